@@ -1,0 +1,94 @@
+import { randomUUID } from 'node:crypto';
+import { cacheKey, serialiseInput } from './cache-key.js';
+import type { CheckRequest } from './check-request.js';
+import type { DecisionCache } from './decision-cache.js';
+import { toDecision, type PolicyDecision } from './decision.js';
+import { AuthzError, REASONS, errorMessage, outcomeFor } from './errors.js';
+import type { PolicyEngine } from './policy-engine.js';
+import { toPolicyInput, type InputOptions, type PolicyInput } from './policy-input.js';
+
+/** The policy in force: swapped as one reference on reload. */
+export interface ActivePolicy {
+  readonly engine: PolicyEngine;
+  /** Short content hash of bundle + manifest; part of every cache key. */
+  readonly revision: string;
+}
+
+/** Everything known about one check, for the response, metrics and the decision log. */
+export interface Verdict {
+  readonly decisionId: string;
+  readonly allowed: boolean;
+  readonly code: string;
+  readonly rule: string | null;
+  readonly httpStatus: number;
+  /** The verified caller, when the identity was valid. */
+  readonly caller: string | null;
+  readonly input: PolicyInput | null;
+  readonly cacheHit: boolean;
+  readonly revision: string | null;
+  /** Why a request was refused before or instead of policy evaluation. */
+  readonly detail: string | null;
+}
+
+function denyVerdict(err: AuthzError, input: PolicyInput | null, revision: string | null): Verdict {
+  return {
+    decisionId: randomUUID(),
+    allowed: false,
+    code: err.code,
+    rule: null,
+    httpStatus: outcomeFor(err.code).http,
+    caller: input?.caller.id ?? null,
+    input,
+    cacheHit: false,
+    revision,
+    detail: err.message,
+  };
+}
+
+/**
+ * CheckRequest → policy input → cache → evaluate → decision. No gRPC, no
+ * logging: the server wraps this, the tests call it directly.
+ */
+export class Authorizer {
+  constructor(
+    private readonly current: () => ActivePolicy | null,
+    private readonly cache: DecisionCache<PolicyDecision>,
+    private readonly inputOptions: InputOptions,
+  ) {}
+
+  check(req: CheckRequest): Verdict {
+    let input: PolicyInput;
+    try {
+      input = toPolicyInput(req, this.inputOptions);
+    } catch (err) {
+      if (err instanceof AuthzError) return denyVerdict(err, null, null);
+      return denyVerdict(new AuthzError(REASONS.invalid_request, errorMessage(err)), null, null);
+    }
+    // Read once: a reload between here and evaluation must not mix revisions.
+    const policy = this.current();
+    if (policy === null) return denyVerdict(new AuthzError(REASONS.policy_unavailable, 'no policy loaded'), input, null);
+    const json = serialiseInput(input);
+    let decision: PolicyDecision;
+    let hit: boolean;
+    try {
+      ({ value: decision, hit } = this.cache.getOrCompute(cacheKey(json, policy.revision), () =>
+        toDecision(policy.engine.evaluate(json)),
+      ));
+    } catch (err) {
+      const e = err instanceof AuthzError ? err : new AuthzError(REASONS.policy_error, `policy evaluation failed: ${errorMessage(err)}`);
+      return denyVerdict(e, input, policy.revision);
+    }
+    return {
+      decisionId: randomUUID(),
+      allowed: decision.allowed,
+      code: decision.code,
+      rule: decision.rule,
+      httpStatus: decision.allowed ? 200 : (decision.httpStatus ?? outcomeFor(decision.code).http),
+      caller: input.caller.id,
+      input,
+      cacheHit: hit,
+      revision: policy.revision,
+      detail: null,
+    };
+  }
+}

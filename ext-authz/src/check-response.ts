@@ -1,0 +1,83 @@
+import type { Verdict } from './authorizer.js';
+import { GRPC, outcomeFor } from './errors.js';
+
+/** Header names, built once. */
+export const HEADER = {
+  caller: 'x-infergate-caller',
+  rule: 'x-infergate-rule',
+  reason: 'x-infergate-reason',
+  dryRun: 'x-infergate-dry-run',
+  contentType: 'content-type',
+} as const;
+
+type StructValue = { string_value: string } | { bool_value: boolean } | { null_value: 0 };
+
+interface HeaderValueOption {
+  header: { key: string; value: string };
+  /** Explicitly false: overwrite any copy the client sent instead of appending to it. */
+  append: { value: false };
+}
+
+/** envoy.service.auth.v3.CheckResponse as @grpc/proto-loader encodes it (keepCase). */
+export interface CheckResponse {
+  status: { code: number; message: string };
+  ok_response?: { headers: HeaderValueOption[]; headers_to_remove: string[] };
+  denied_response?: { status: { code: number }; headers: HeaderValueOption[]; body: string };
+  dynamic_metadata: { fields: Record<string, StructValue> };
+}
+
+function set(key: string, value: string): HeaderValueOption {
+  return { header: { key, value }, append: { value: false } };
+}
+
+function str(v: string | null): StructValue {
+  return v === null ? { null_value: 0 } : { string_value: v };
+}
+
+function metadata(v: Verdict, dryRunDenied: boolean): CheckResponse['dynamic_metadata'] {
+  const fields: Record<string, StructValue> = {
+    decision_id: { string_value: v.decisionId },
+    caller: str(v.caller),
+    rule: str(v.rule),
+    reason: { string_value: v.code },
+    cache_hit: { bool_value: v.cacheHit },
+  };
+  if (v.revision !== null) fields.policy_revision = { string_value: v.revision };
+  if (dryRunDenied) fields.dry_run_denied = { bool_value: true };
+  return { fields };
+}
+
+/**
+ * Verdict → CheckResponse. The status is always set explicitly: Envoy reads
+ * an unset status as OK, i.e. allow. On allow the verified caller and rule
+ * are forwarded upstream, overwriting whatever the client sent under those
+ * names; headers that are not set are removed so a client can never smuggle
+ * them through.
+ */
+export function toCheckResponse(v: Verdict, dryRun: boolean): CheckResponse {
+  if (v.allowed || dryRun) {
+    const headers: HeaderValueOption[] = [];
+    const remove: string[] = [];
+    if (v.caller !== null) headers.push(set(HEADER.caller, v.caller));
+    else remove.push(HEADER.caller);
+    if (v.allowed && v.rule !== null) headers.push(set(HEADER.rule, v.rule));
+    else remove.push(HEADER.rule);
+    if (!v.allowed) headers.push(set(HEADER.dryRun, v.code));
+    else remove.push(HEADER.dryRun);
+    return {
+      status: { code: GRPC.OK, message: '' },
+      ok_response: { headers, headers_to_remove: remove },
+      dynamic_metadata: metadata(v, !v.allowed),
+    };
+  }
+  const body = JSON.stringify({ code: v.code, rule: v.rule, decision_id: v.decisionId });
+  return {
+    status: { code: outcomeFor(v.code).grpc === GRPC.OK ? GRPC.PERMISSION_DENIED : outcomeFor(v.code).grpc, message: v.code },
+    denied_response: {
+      status: { code: v.httpStatus },
+      headers: [set(HEADER.reason, v.code), set(HEADER.contentType, 'application/json')],
+      body,
+    },
+    dynamic_metadata: metadata(v, false),
+  };
+}

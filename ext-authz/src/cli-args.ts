@@ -1,0 +1,108 @@
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DEFAULTS, type ServerOptions } from './server.js';
+
+export const USAGE = `Usage: infergate-authz [options]
+
+Envoy ext_authz (v3, gRPC) server: decides each request from the caller's
+SPIFFE identity and the route, with a Rego policy compiled to WebAssembly.
+
+Options:
+  --manifest FILE        access manifest (YAML or JSON) for the default policy
+  --bundle FILE          policy bundle from "opa build -t wasm -e infergate/authz/decision"
+                         (default: the built-in policy, build/policy/bundle.tar.gz)
+  --listen HOST:PORT     gRPC over TCP (default ${DEFAULTS.listen}; "off" to serve only --socket)
+  --socket PATH          also serve gRPC on this unix socket
+  --metrics HOST:PORT    /metrics, /healthz, /readyz (default ${DEFAULTS.metricsListen}; "off" to disable)
+  --dry-run              allow everything, but log and count what would have been denied
+  --cache-size N         decision cache entries, 0 turns the cache off (default ${DEFAULTS.cacheSize})
+  --cache-ttl SECONDS    decision cache TTL; entries expire up to 10% early (default ${DEFAULTS.cacheTtlSeconds})
+  --input-header NAME    copy this request header into the policy input (repeatable)
+  --trust-xfcc           take the caller from the last x-forwarded-client-cert element
+                         (only behind a trusted front proxy that sets it)
+  --decision-log DEST    stdout, stderr, off, or a file path (default ${DEFAULTS.decisionLog})
+  --log-level LEVEL      fatal, error, warn, info, debug, trace (default ${DEFAULTS.logLevel})
+  --no-watch             do not reload when the manifest or bundle changes
+  --check                load and validate manifest and bundle, print the revision, exit
+  -h, --help             this text
+`;
+
+export class UsageError extends Error {}
+
+export const DEFAULT_BUNDLE = fileURLToPath(
+  new URL(import.meta.url.includes('/dist/') ? '../../../build/policy/bundle.tar.gz' : '../../build/policy/bundle.tar.gz', import.meta.url),
+);
+
+const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function hostPort(flag: string, v: string): string {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(v);
+  if (!m || Number(m[2]) > 65535) throw new UsageError(`${flag}: expected HOST:PORT, got "${v}"`);
+  return v;
+}
+
+function count(flag: string, v: string, max: number): number {
+  if (!/^[0-9]+$/.test(v) || Number(v) > max) throw new UsageError(`${flag}: expected a whole number from 0 to ${max}, got "${v}"`);
+  return Number(v);
+}
+
+export type Parsed = { help: true } | { help: false; check: boolean; options: ServerOptions };
+
+/** Parses argv (without node and script); throws UsageError with a one-line message. */
+export function parseCliArgs(argv: string[]): Parsed {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        manifest: { type: 'string' },
+        bundle: { type: 'string' },
+        listen: { type: 'string' },
+        socket: { type: 'string' },
+        metrics: { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        'cache-size': { type: 'string' },
+        'cache-ttl': { type: 'string' },
+        'input-header': { type: 'string', multiple: true },
+        'trust-xfcc': { type: 'boolean' },
+        'decision-log': { type: 'string' },
+        'log-level': { type: 'string' },
+        'no-watch': { type: 'boolean' },
+        check: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message.split('\n')[0]!);
+  }
+  if (values.help) return { help: true };
+  const listen = values.listen === 'off' ? null : hostPort('--listen', values.listen ?? DEFAULTS.listen);
+  const metrics = values.metrics === 'off' ? null : hostPort('--metrics', values.metrics ?? DEFAULTS.metricsListen);
+  const logLevel = values['log-level'] ?? DEFAULTS.logLevel;
+  if (!LEVELS.has(logLevel)) throw new UsageError(`--log-level: expected one of ${[...LEVELS].join(', ')}, got "${logLevel}"`);
+  const headers = values['input-header'] ?? [];
+  for (const h of headers) if (!HEADER_NAME.test(h)) throw new UsageError(`--input-header: "${h}" is not a header name`);
+  if (listen === null && values.socket === undefined) throw new UsageError('--listen off needs --socket PATH');
+  return {
+    help: false,
+    check: values.check ?? false,
+    options: {
+      bundlePath: values.bundle ?? DEFAULT_BUNDLE,
+      manifestPath: values.manifest ?? null,
+      listen,
+      socket: values.socket ?? null,
+      metricsListen: metrics,
+      dryRun: values['dry-run'] ?? false,
+      cacheSize: count('--cache-size', values['cache-size'] ?? String(DEFAULTS.cacheSize), 10_000_000),
+      cacheTtlSeconds: count('--cache-ttl', values['cache-ttl'] ?? String(DEFAULTS.cacheTtlSeconds), 86_400),
+      trustXfcc: values['trust-xfcc'] ?? false,
+      inputHeaders: headers.map((h) => h.toLowerCase()),
+      decisionLog: values['decision-log'] ?? DEFAULTS.decisionLog,
+      logLevel,
+      watch: !(values['no-watch'] ?? false),
+    },
+  };
+}

@@ -1,0 +1,37 @@
+import pino, { type Logger } from 'pino';
+import type { Verdict } from './authorizer.js';
+
+export type DecisionLogTarget = 'stdout' | 'stderr' | 'off' | string;
+
+/**
+ * The decision log: one JSON line per check. It is its own pino instance,
+ * separate from the operational log, so `--log-level warn` does not silence
+ * the audit trail; `--decision-log off` does.
+ */
+export function createDecisionLogger(target: DecisionLogTarget): Logger | null {
+  if (target === 'off') return null;
+  const dest =
+    target === 'stdout' ? pino.destination({ dest: 1, sync: false }) :
+    target === 'stderr' ? pino.destination({ dest: 2, sync: false }) :
+    pino.destination({ dest: target, sync: false, mkdir: true });
+  return pino({ base: null, messageKey: 'msg', timestamp: pino.stdTimeFunctions.isoTime }, dest);
+}
+
+export function logDecision(log: Logger, v: Verdict, dryRun: boolean, latencyUs: number): void {
+  const result = v.allowed ? 'allow' : dryRun ? 'dry_run_deny' : 'deny';
+  log.info({
+    decision_id: v.decisionId,
+    caller: v.caller,
+    kind: v.input?.kind ?? null,
+    host: v.input?.host ?? null,
+    method: v.input?.method ?? null,
+    path: v.input?.path ?? null,
+    result,
+    reason: v.code,
+    rule: v.rule,
+    policy_revision: v.revision,
+    cache_hit: v.cacheHit,
+    latency_us: latencyUs,
+    detail: v.detail,
+  }, 'decision');
+}

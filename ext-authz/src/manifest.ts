@@ -1,0 +1,226 @@
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { normaliseHost } from './host.js';
+import { spiffeIdError, trustDomainError } from './spiffe.js';
+
+/**
+ * The access manifest: the data operators write. It is validated strictly
+ * (unknown keys, malformed IDs and globs, duplicate names are all errors) and
+ * compiled into the shape the Rego policy reads, so the policy never has to
+ * interpret glob syntax at request time.
+ */
+
+const RuleSchema = z.strictObject({
+  name: z.string(),
+  action: z.enum(['allow', 'deny']).optional(),
+  callers: z.array(z.string()).min(1),
+  hosts: z.array(z.string()).min(1).optional(),
+  methods: z.array(z.string()).min(1).optional(),
+  paths: z.array(z.string()).min(1).optional(),
+});
+
+const ManifestSchema = z.strictObject({
+  trustDomains: z.array(z.string()).min(1),
+  quarantine: z.array(z.string()).optional(),
+  rules: z.array(RuleSchema),
+});
+
+export type Manifest = z.infer<typeof ManifestSchema>;
+
+/** A set of SPIFFE IDs as the policy reads it: exact IDs as object keys, `/*` patterns as prefixes. */
+export interface CompiledCallers {
+  exact: Record<string, true>;
+  prefixes: string[];
+}
+
+export interface CompiledRule {
+  name: string;
+  action: 'allow' | 'deny';
+  callers: CompiledCallers;
+  hosts: { exact: Record<string, true>; suffixes: string[] } | null;
+  methods: Record<string, true> | null;
+  /** Anchored RE2 patterns, one per glob. */
+  paths: string[] | null;
+}
+
+export interface PolicyData {
+  trust_domains: Record<string, true>;
+  quarantine: CompiledCallers;
+  rules: CompiledRule[];
+}
+
+export class ManifestError extends Error {
+  constructor(file: string, what: string, where: string) {
+    super(`${file}: ${what} (${where})`);
+    this.name = 'ManifestError';
+  }
+}
+
+function where(path: ReadonlyArray<PropertyKey>): string {
+  if (path.length === 0) return 'top level';
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
+  return out;
+}
+
+const RULE_NAME = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
+const METHOD = /^[A-Z][A-Z0-9_-]{0,31}$/;
+// What a normalised path can hold: RFC 3986 pchar without percent-encoding, plus the * wildcard.
+const GLOB_SEGMENT = /^[A-Za-z0-9._~!$&'()*+,;=:@-]+$/;
+
+function callerPatternError(p: string): string | null {
+  if (p.endsWith('/*')) {
+    const base = p.slice(0, -2);
+    const err = spiffeIdError(base);
+    return err === null ? null : `bad caller pattern "${p}": ${err}`;
+  }
+  if (p.includes('*')) return `bad caller pattern "${p}": * is only allowed as a trailing /*`;
+  const err = spiffeIdError(p);
+  return err === null ? null : `bad SPIFFE ID "${p}": ${err}`;
+}
+
+function compileCallers(patterns: readonly string[]): CompiledCallers {
+  const exact: Record<string, true> = {};
+  const prefixes: string[] = [];
+  for (const p of patterns) {
+    if (p.endsWith('/*')) prefixes.push(p.slice(0, -1));
+    else exact[p] = true;
+  }
+  return { exact, prefixes };
+}
+
+function hostPatternError(h: string): string | null {
+  const name = h.startsWith('*.') ? h.slice(2) : h;
+  if (name.includes('*')) return `bad host pattern "${h}": * is only allowed as a leading *.`;
+  if (name.includes(':')) return `bad host pattern "${h}": ports are dropped before matching, leave them out`;
+  let normalised: string;
+  try {
+    normalised = normaliseHost(name);
+  } catch (err) {
+    return `bad host pattern "${h}": ${(err as Error).message}`;
+  }
+  if (normalised !== name) return `bad host pattern "${h}": write host names in lower case without a trailing dot`;
+  return null;
+}
+
+function globError(g: string): string | null {
+  if (!g.startsWith('/')) return `bad path glob "${g}": must start with "/"`;
+  if (g === '/' || g === '/**') return null;
+  const body = g.endsWith('/**') ? g.slice(1, -3) : g.slice(1);
+  const trailingSlash = body.endsWith('/');
+  const segments = (trailingSlash ? body.slice(0, -1) : body).split('/');
+  for (const seg of segments) {
+    if (seg === '') return `bad path glob "${g}": empty segment`;
+    if (seg === '.' || seg === '..') return `bad path glob "${g}": dot segment can never match a normalised path`;
+    if (seg.includes('**')) return `bad path glob "${g}": ** is only allowed as a trailing /**`;
+    if (!GLOB_SEGMENT.test(seg)) return `bad path glob "${g}": character outside the normalised path alphabet`;
+  }
+  return null;
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** `*` matches any characters but `/`; a trailing `/**` matches the path itself and everything below it. */
+export function globToRegex(g: string): string {
+  if (g === '/**') return '^/.*$';
+  const below = g.endsWith('/**');
+  const stem = below ? g.slice(0, -3) : g;
+  const body = stem.split('*').map(escapeRegex).join('[^/]*');
+  return below ? `^${body}(?:/.*)?$` : `^${body}$`;
+}
+
+function check(file: string, err: string | null, path: ReadonlyArray<PropertyKey>): void {
+  if (err !== null) throw new ManifestError(file, err, where(path));
+}
+
+function describeIssue(issue: z.core.$ZodIssue): { what: string; path: ReadonlyArray<PropertyKey> } {
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return { what: `unknown key "${issue.keys[0]}"`, path: issue.path };
+    case 'invalid_type': {
+      if (issue.input === undefined && issue.path.length > 0) {
+        return { what: `missing required key "${String(issue.path[issue.path.length - 1])}"`, path: issue.path.slice(0, -1) };
+      }
+      const got = Array.isArray(issue.input) ? 'array' : issue.input === null ? 'null' : typeof issue.input;
+      return { what: `expected ${issue.expected}, got ${got}`, path: issue.path };
+    }
+    case 'invalid_value':
+      return { what: `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`, path: issue.path };
+    case 'too_small':
+      return { what: 'must not be empty', path: issue.path };
+    default:
+      return { what: issue.message, path: issue.path };
+  }
+}
+
+/** Validates a parsed manifest document and compiles it into policy data. */
+export function compileManifest(doc: unknown, file: string): PolicyData {
+  if (doc === null || doc === undefined) throw new ManifestError(file, 'manifest is empty', 'top level');
+  const parsed = ManifestSchema.safeParse(doc, { reportInput: true });
+  if (!parsed.success) {
+    const { what, path } = describeIssue(parsed.error.issues[0]!);
+    throw new ManifestError(file, what, where(path));
+  }
+  const m = parsed.data;
+  const trustDomains: Record<string, true> = {};
+  m.trustDomains.forEach((td, i) => {
+    check(file, trustDomainError(td) === null ? null : `bad trust domain "${td}": ${trustDomainError(td)}`, ['trustDomains', i]);
+    trustDomains[td] = true;
+  });
+  const quarantine = m.quarantine ?? [];
+  quarantine.forEach((p, i) => check(file, callerPatternError(p), ['quarantine', i]));
+  const seen = new Map<string, number>();
+  const rules = m.rules.map((r, i): CompiledRule => {
+    const at = (...rest: PropertyKey[]): PropertyKey[] => ['rules', i, ...rest];
+    check(file, RULE_NAME.test(r.name) ? null : `bad rule name "${r.name}": use lowercase letters, digits, ".", "_" and "-"`, at('name'));
+    const first = seen.get(r.name);
+    check(file, first === undefined ? null : `duplicate rule name "${r.name}" (first at rules[${first}])`, at('name'));
+    seen.set(r.name, i);
+    r.callers.forEach((p, j) => check(file, callerPatternError(p), at('callers', j)));
+    r.hosts?.forEach((h, j) => check(file, hostPatternError(h), at('hosts', j)));
+    r.methods?.forEach((meth, j) => check(file, METHOD.test(meth) ? null : `bad method "${meth}": use an upper-case HTTP method token`, at('methods', j)));
+    r.paths?.forEach((g, j) => check(file, globError(g), at('paths', j)));
+    const hosts = r.hosts
+      ? {
+          exact: Object.fromEntries(r.hosts.filter((h) => !h.startsWith('*.')).map((h) => [h, true as const])),
+          suffixes: r.hosts.filter((h) => h.startsWith('*.')).map((h) => h.slice(1)),
+        }
+      : null;
+    return {
+      name: r.name,
+      action: r.action ?? 'allow',
+      callers: compileCallers(r.callers),
+      hosts,
+      methods: r.methods ? Object.fromEntries(r.methods.map((x) => [x, true as const])) : null,
+      paths: r.paths ? r.paths.map(globToRegex) : null,
+    };
+  });
+  return { trust_domains: trustDomains, quarantine: compileCallers(quarantine), rules };
+}
+
+/** Parses manifest text (YAML, which includes JSON); errors name the file and line. */
+export function parseManifestText(text: string, file: string): PolicyData {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const err = doc.errors[0];
+  if (err) {
+    const line = err.linePos?.[0]?.line;
+    const what = `invalid YAML: ${err.message.split('\n')[0]}`;
+    throw new ManifestError(file, what, line === undefined ? 'top level' : `line ${line}`);
+  }
+  return compileManifest(doc.toJS(), file);
+}
+
+export function loadManifestFile(path: string): { data: PolicyData; text: string } {
+  const file = basename(path);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ManifestError(file, `cannot read manifest: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, path);
+  }
+  return { data: parseManifestText(text, file), text };
+}

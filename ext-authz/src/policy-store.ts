@@ -1,0 +1,196 @@
+import { createHash } from 'node:crypto';
+import { type FSWatcher, watch } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { dirname, basename } from 'node:path';
+import type { Logger } from 'pino';
+import type { ActivePolicy } from './authorizer.js';
+import { errorMessage } from './errors.js';
+import { loadManifestFile } from './manifest.js';
+import type { Metrics } from './metrics.js';
+import { readBundle } from './policy-bundle.js';
+import { PolicyEngine } from './policy-engine.js';
+
+export interface PolicyStoreOptions {
+  readonly bundlePath: string;
+  readonly manifestPath: string | null;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** Called after every swap, e.g. to clear the decision cache. */
+  readonly onSwap: (policy: ActivePolicy) => void;
+  /** Fallback poll for file systems where fs.watch misses changes (some volume mounts). */
+  readonly pollMs?: number;
+}
+
+class LoadError extends Error {
+  constructor(readonly source: 'manifest' | 'bundle', message: string) {
+    super(message);
+  }
+}
+
+/**
+ * Holds the policy in force and replaces it when the bundle or manifest
+ * changes. A new policy is built completely (read, validated, compiled,
+ * data loaded) before one reference swap puts it in force, so a request
+ * never sees half of a reload; a bad change is logged and counted and the
+ * last good policy stays.
+ */
+export class PolicyStore {
+  private active: ActivePolicy | null = null;
+  private contentHash: string | null = null;
+  private watchers: FSWatcher[] = [];
+  private poll: NodeJS.Timeout | null = null;
+  private debounce: NodeJS.Timeout | null = null;
+  private reloading: Promise<boolean> | null = null;
+  private again = false;
+  private lastStat = '';
+
+  constructor(private readonly opts: PolicyStoreOptions) {}
+
+  readonly current = (): ActivePolicy | null => this.active;
+
+  private async build(): Promise<{ policy: ActivePolicy; hash: string } | null> {
+    const { bundlePath, manifestPath } = this.opts;
+    let bundle;
+    try {
+      bundle = await readBundle(bundlePath);
+    } catch (err) {
+      throw new LoadError('bundle', errorMessage(err));
+    }
+    let manifestText = '';
+    let data: Record<string, unknown> = bundle.data;
+    if (manifestPath !== null) {
+      try {
+        const m = loadManifestFile(manifestPath);
+        manifestText = m.text;
+        data = { ...bundle.data, access_manifest: m.data };
+      } catch (err) {
+        throw new LoadError('manifest', errorMessage(err));
+      }
+    }
+    const hash = createHash('sha256').update(bundle.bytes).update('\0').update(manifestText).digest('hex');
+    if (hash === this.contentHash) return null;
+    let engine: PolicyEngine;
+    try {
+      engine = await PolicyEngine.create(bundle, data);
+    } catch (err) {
+      throw new LoadError('bundle', `${basename(bundlePath)}: ${errorMessage(err)}`);
+    }
+    return { policy: { engine, revision: hash.slice(0, 12) }, hash };
+  }
+
+  /** Initial load: throws if the policy cannot be loaded, so the server never starts without one. */
+  async load(): Promise<ActivePolicy> {
+    const built = await this.build();
+    if (built === null) return this.active!;
+    this.swap(built.policy, built.hash);
+    return built.policy;
+  }
+
+  private swap(policy: ActivePolicy, hash: string): void {
+    const previous = this.active?.revision ?? null;
+    this.active = policy;
+    this.contentHash = hash;
+    const m = this.opts.metrics;
+    m.reloads.inc({ result: 'success' });
+    m.lastReloadOk.set(1);
+    m.setRevision(policy.revision);
+    this.opts.onSwap(policy);
+    this.opts.log.info({ revision: policy.revision, previous }, 'policy in force');
+  }
+
+  /** Re-reads both files; returns whether a new policy is in force. Never throws. */
+  reload(): Promise<boolean> {
+    if (this.reloading) {
+      this.again = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      let swapped = false;
+      do {
+        this.again = false;
+        try {
+          const built = await this.build();
+          if (built !== null) {
+            this.swap(built.policy, built.hash);
+            swapped = true;
+          }
+        } catch (err) {
+          const source = err instanceof LoadError ? err.source : 'bundle';
+          this.opts.metrics.reloads.inc({ result: 'error' });
+          this.opts.metrics.reloadErrors.inc({ source });
+          this.opts.metrics.lastReloadOk.set(0);
+          this.opts.log.error(
+            { source, error: errorMessage(err), revision: this.active?.revision ?? null },
+            'policy reload rejected; keeping the last good policy',
+          );
+        }
+      } while (this.again);
+      this.reloading = null;
+      return swapped;
+    })();
+    return this.reloading;
+  }
+
+  private schedule(): void {
+    if (this.debounce) clearTimeout(this.debounce);
+    // Editors and ConfigMap updates write in several steps; wait for them to settle.
+    this.debounce = setTimeout(() => {
+      this.debounce = null;
+      void this.reload();
+    }, 50);
+  }
+
+  private async statSignature(): Promise<string> {
+    const paths = [this.opts.bundlePath, this.opts.manifestPath].filter((p): p is string => p !== null);
+    const parts = await Promise.all(
+      paths.map(async (p) => {
+        try {
+          const s = await stat(p);
+          return `${s.ino}:${s.size}:${s.mtimeMs}`;
+        } catch {
+          return 'missing';
+        }
+      }),
+    );
+    return parts.join('|');
+  }
+
+  /**
+   * Watches the directories (not the files: an atomic rename or a Kubernetes
+   * ConfigMap symlink swap replaces the file a file watch is attached to) and
+   * also polls, since some volume types deliver no inotify events.
+   */
+  async watch(): Promise<void> {
+    const dirs = new Set([dirname(this.opts.bundlePath)]);
+    if (this.opts.manifestPath !== null) dirs.add(dirname(this.opts.manifestPath));
+    for (const dir of dirs) {
+      try {
+        const w = watch(dir, { persistent: false }, () => this.schedule());
+        w.on('error', (err) => this.opts.log.warn({ dir, error: errorMessage(err) }, 'directory watch failed; relying on polling'));
+        this.watchers.push(w);
+      } catch (err) {
+        this.opts.log.warn({ dir, error: errorMessage(err) }, 'cannot watch directory; relying on polling');
+      }
+    }
+    this.lastStat = await this.statSignature();
+    const pollMs = this.opts.pollMs ?? 1000;
+    this.poll = setInterval(() => {
+      void this.statSignature().then((sig) => {
+        if (sig !== this.lastStat) {
+          this.lastStat = sig;
+          this.schedule();
+        }
+      });
+    }, pollMs);
+    this.poll.unref();
+  }
+
+  close(): void {
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    if (this.poll) clearInterval(this.poll);
+    if (this.debounce) clearTimeout(this.debounce);
+    this.poll = null;
+    this.debounce = null;
+  }
+}

@@ -1,0 +1,40 @@
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+
+/** proto/ at the repository root, whether running from source or from dist/. */
+export const PROTO_DIR = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../../proto/' : '../../proto/', import.meta.url));
+
+export const LOADER_OPTIONS: protoLoader.Options = {
+  // Field names stay as on the wire (snake_case), matching Envoy's docs and our TypeScript types.
+  keepCase: true,
+  longs: String,
+  enums: Number,
+  defaults: false,
+  oneofs: true,
+  includeDirs: [PROTO_DIR],
+};
+
+let cached: grpc.GrpcObject | null = null;
+
+/** Loads the project's own ext_authz protos once per process. */
+export function authProto(): grpc.GrpcObject {
+  cached ??= grpc.loadPackageDefinition(
+    protoLoader.loadSync('envoy/service/auth/v3/external_auth.proto', LOADER_OPTIONS),
+  );
+  return cached;
+}
+
+export function authorizationService(): grpc.ServiceDefinition {
+  const pkg = authProto() as unknown as {
+    envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } };
+  };
+  return pkg.envoy.service.auth.v3.Authorization.service;
+}
+
+export function authorizationClient(): grpc.ServiceClientConstructor {
+  const pkg = authProto() as unknown as {
+    envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } };
+  };
+  return pkg.envoy.service.auth.v3.Authorization;
+}

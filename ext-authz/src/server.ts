@@ -1,0 +1,199 @@
+import { lstatSync, unlinkSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import pino, { type Logger } from 'pino';
+import { Authorizer, type Verdict } from './authorizer.js';
+import type { CheckRequest } from './check-request.js';
+import { toCheckResponse, type CheckResponse } from './check-response.js';
+import { DecisionCache } from './decision-cache.js';
+import { createDecisionLogger, logDecision } from './decision-log.js';
+import type { PolicyDecision } from './decision.js';
+import { AuthzError, REASONS, errorMessage } from './errors.js';
+import { startAdminServer, type AdminServer } from './admin-http.js';
+import { Metrics } from './metrics.js';
+import { PolicyStore } from './policy-store.js';
+import { authorizationService } from './protos.js';
+import { randomUUID } from 'node:crypto';
+
+export interface ServerOptions {
+  readonly bundlePath: string;
+  readonly manifestPath: string | null;
+  /** host:port for gRPC over TCP; port 0 picks a free one. */
+  readonly listen: string | null;
+  /** Path of a unix socket to serve gRPC on as well. */
+  readonly socket: string | null;
+  /** host:port for /metrics, /healthz and /readyz; null turns it off. */
+  readonly metricsListen: string | null;
+  readonly dryRun: boolean;
+  readonly cacheSize: number;
+  readonly cacheTtlSeconds: number;
+  readonly trustXfcc: boolean;
+  readonly inputHeaders: readonly string[];
+  readonly decisionLog: string;
+  readonly logLevel: string;
+  readonly watch: boolean;
+  readonly pollMs?: number;
+}
+
+export const DEFAULTS = {
+  listen: '127.0.0.1:9191',
+  metricsListen: '127.0.0.1:9464',
+  cacheSize: 10_000,
+  cacheTtlSeconds: 30,
+  decisionLog: 'stdout',
+  logLevel: 'info',
+} as const;
+
+const SERVICE_NAME = 'envoy.service.auth.v3.Authorization';
+
+export class AuthzServer {
+  ready = false;
+  private admin: AdminServer | null = null;
+  /** The bound port of /metrics, /healthz and /readyz, or null when off. */
+  metricsPort: number | null = null;
+
+  private constructor(
+    private readonly grpcServer: grpc.Server,
+    private readonly store: PolicyStore,
+    private readonly health: HealthImplementation,
+    readonly metrics: Metrics,
+    readonly log: Logger,
+    /** The bound gRPC TCP port, or null when only a socket is served. */
+    readonly port: number | null,
+  ) {}
+
+  static async start(opts: ServerOptions): Promise<AuthzServer> {
+    const log = pino({ level: opts.logLevel, base: { component: 'infergate-authz' } }, pino.destination(2));
+    const metrics = new Metrics();
+    const cache = new DecisionCache<PolicyDecision>({
+      max: opts.cacheSize,
+      ttlMs: opts.cacheTtlSeconds * 1000,
+      jitter: 0.1,
+    });
+    const store = new PolicyStore({
+      bundlePath: opts.bundlePath,
+      manifestPath: opts.manifestPath,
+      log,
+      metrics,
+      // The revision is in every key already; clearing frees memory held by the old policy's answers.
+      onSwap: () => cache.clear(),
+      ...(opts.pollMs !== undefined ? { pollMs: opts.pollMs } : {}),
+    });
+    await store.load();
+    if (opts.watch) await store.watch();
+    metrics.cacheSize = () => cache.size;
+
+    const authorizer = new Authorizer(store.current, cache, {
+      trustXfcc: opts.trustXfcc,
+      inputHeaders: [...opts.inputHeaders].map((h) => h.toLowerCase()).sort(),
+    });
+    const decisionLog = createDecisionLogger(opts.decisionLog);
+    const dryRun = opts.dryRun;
+    const cacheOn = cache.enabled;
+
+    const check = (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, callback: grpc.sendUnaryData<CheckResponse>): void => {
+      const started = process.hrtime.bigint();
+      let verdict: Verdict;
+      try {
+        verdict = authorizer.check(call.request);
+      } catch (err) {
+        // Authorizer catches its own errors; this is a bug, and a bug must deny.
+        const e = new AuthzError(REASONS.internal_error, errorMessage(err));
+        verdict = { decisionId: randomUUID(), allowed: false, code: e.code, rule: null, httpStatus: 500, caller: null, input: null, cacheHit: false, revision: null, detail: e.message };
+        log.error({ error: e.message }, 'check failed unexpectedly');
+      }
+      const response = toCheckResponse(verdict, dryRun);
+      const elapsed = Number(process.hrtime.bigint() - started);
+      metrics.checkDuration.observe(elapsed / 1e9);
+      metrics.decisions.inc({ result: verdict.allowed ? 'allow' : dryRun ? 'dry_run_deny' : 'deny', reason: verdict.code });
+      if (cacheOn && verdict.revision !== null) {
+        if (verdict.cacheHit) metrics.cacheHits.inc();
+        else metrics.cacheMisses.inc();
+      }
+      if (decisionLog !== null) logDecision(decisionLog, verdict, dryRun, Math.round(elapsed / 1000));
+      callback(null, response);
+    };
+
+    const grpcServer = new grpc.Server({ 'grpc.max_concurrent_streams': 10_000 });
+    grpcServer.addService(authorizationService(), { Check: check });
+    const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
+    health.addToServer(grpcServer);
+
+    let port: number | null = null;
+    if (opts.listen !== null) port = await bind(grpcServer, opts.listen);
+    if (opts.socket !== null) {
+      removeStaleSocket(opts.socket);
+      await bind(grpcServer, `unix:${opts.socket}`);
+    }
+    if (port === null && opts.socket === null) throw new Error('nothing to listen on: give --listen or --socket');
+
+    const server = new AuthzServer(grpcServer, store, health, metrics, log, port);
+    if (opts.metricsListen !== null) {
+      server.admin = await startAdminServer(opts.metricsListen, metrics, () => server.ready);
+      server.metricsPort = server.admin.port;
+    }
+    server.ready = true;
+    health.setStatus('', 'SERVING');
+    health.setStatus(SERVICE_NAME, 'SERVING');
+    log.info(
+      {
+        grpc: opts.listen !== null ? `${hostOf(opts.listen)}:${port}` : null,
+        socket: opts.socket,
+        metrics: server.metricsPort !== null ? `${hostOf(opts.metricsListen!)}:${server.metricsPort}` : null,
+        dryRun,
+        cache: cacheOn ? opts.cacheSize : 0,
+      },
+      'infergate-authz serving',
+    );
+    return server;
+  }
+
+  get revision(): string | null {
+    return this.store.current()?.revision ?? null;
+  }
+
+  /** Re-reads bundle and manifest now (the watcher does this on its own). */
+  reload(): Promise<boolean> {
+    return this.store.reload();
+  }
+
+  async stop(graceMs = 2000): Promise<void> {
+    this.ready = false;
+    this.health.setStatus('', 'NOT_SERVING');
+    this.health.setStatus(SERVICE_NAME, 'NOT_SERVING');
+    this.store.close();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.grpcServer.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.grpcServer.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    await this.admin?.close();
+  }
+}
+
+function hostOf(hostPort: string): string {
+  return hostPort.slice(0, hostPort.lastIndexOf(':'));
+}
+
+function bind(server: grpc.Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
+      if (err) reject(new Error(`cannot listen on ${address}: ${err.message}`));
+      else resolve(port);
+    });
+  });
+}
+
+/** A socket file left by a crashed process would make bind fail; anything else at that path is left alone. */
+function removeStaleSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // Absent: nothing to remove.
+  }
+}
