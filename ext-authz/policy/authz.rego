@@ -16,6 +16,7 @@ caller := input.caller
 default decision := {"allowed": false, "code": "policy_error", "rule": null}
 
 decision := deny("foreign_trust_domain", null) if {
+	is_object(manifest.trust_domains)
 	not manifest.trust_domains[caller.trust_domain]
 } else := deny("quarantined", null) if {
 	matches_callers(manifest.quarantine)

@@ -10,7 +10,8 @@ export const HEADER = {
   contentType: 'content-type',
 } as const;
 
-type StructValue = { string_value: string } | { bool_value: boolean } | { null_value: 0 };
+// google.protobuf.Value as protobufjs defines it: camelCase field names even with keepCase.
+type StructValue = { stringValue: string } | { boolValue: boolean } | { nullValue: 0 };
 
 interface HeaderValueOption {
   header: { key: string; value: string };
@@ -31,19 +32,19 @@ function set(key: string, value: string): HeaderValueOption {
 }
 
 function str(v: string | null): StructValue {
-  return v === null ? { null_value: 0 } : { string_value: v };
+  return v === null ? { nullValue: 0 } : { stringValue: v };
 }
 
 function metadata(v: Verdict, dryRunDenied: boolean): CheckResponse['dynamic_metadata'] {
   const fields: Record<string, StructValue> = {
-    decision_id: { string_value: v.decisionId },
+    decision_id: { stringValue: v.decisionId },
     caller: str(v.caller),
     rule: str(v.rule),
-    reason: { string_value: v.code },
-    cache_hit: { bool_value: v.cacheHit },
+    reason: { stringValue: v.code },
+    cache_hit: { boolValue: v.cacheHit },
   };
-  if (v.revision !== null) fields.policy_revision = { string_value: v.revision };
-  if (dryRunDenied) fields.dry_run_denied = { bool_value: true };
+  if (v.revision !== null) fields.policy_revision = { stringValue: v.revision };
+  if (dryRunDenied) fields.dry_run_denied = { boolValue: true };
   return { fields };
 }
 

