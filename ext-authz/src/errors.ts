@@ -48,8 +48,11 @@ interface Outcome {
 /**
  * The one table mapping outcomes to gRPC and HTTP status. Every deny is a
  * non-OK status (an unset status would read as OK, i.e. allow, to Envoy).
- * Malformed requests get 400 so callers can tell "you sent garbage" from
- * "you may not"; a missing policy is 503 so it pages someone.
+ * Every refusal a client causes is HTTP 403, so a prober learns nothing from
+ * the status beyond "no"; the reason header says which check failed, and the
+ * gRPC code (INVALID_ARGUMENT vs PERMISSION_DENIED) tells malformed from
+ * forbidden in Envoy's stats. Only server-side trouble differs: no policy
+ * loaded is 503, a bug is 500.
  */
 const OUTCOMES: Record<ReasonCode, Outcome> = {
   allowed: { grpc: GRPC.OK, http: 200 },
@@ -59,9 +62,9 @@ const OUTCOMES: Record<ReasonCode, Outcome> = {
   quarantined: { grpc: GRPC.PERMISSION_DENIED, http: 403 },
   denied_by_rule: { grpc: GRPC.PERMISSION_DENIED, http: 403 },
   no_matching_rule: { grpc: GRPC.PERMISSION_DENIED, http: 403 },
-  invalid_path: { grpc: GRPC.INVALID_ARGUMENT, http: 400 },
-  invalid_host: { grpc: GRPC.INVALID_ARGUMENT, http: 400 },
-  invalid_request: { grpc: GRPC.INVALID_ARGUMENT, http: 400 },
+  invalid_path: { grpc: GRPC.INVALID_ARGUMENT, http: 403 },
+  invalid_host: { grpc: GRPC.INVALID_ARGUMENT, http: 403 },
+  invalid_request: { grpc: GRPC.INVALID_ARGUMENT, http: 403 },
   policy_error: { grpc: GRPC.PERMISSION_DENIED, http: 403 },
   policy_unavailable: { grpc: GRPC.UNAVAILABLE, http: 503 },
   internal_error: { grpc: GRPC.PERMISSION_DENIED, http: 500 },

@@ -132,8 +132,9 @@ export class PolicyStore {
   }
 
   private schedule(): void {
-    if (this.debounce) clearTimeout(this.debounce);
-    // Editors and ConfigMap updates write in several steps; wait for them to settle.
+    // Editors and ConfigMap updates write in several steps; wait briefly for them to settle.
+    // The timer is not pushed back by later events, so a busy directory cannot starve a reload.
+    if (this.debounce) return;
     this.debounce = setTimeout(() => {
       this.debounce = null;
       void this.reload();
@@ -163,9 +164,14 @@ export class PolicyStore {
   async watch(): Promise<void> {
     const dirs = new Set([dirname(this.opts.bundlePath)]);
     if (this.opts.manifestPath !== null) dirs.add(dirname(this.opts.manifestPath));
+    // Kubernetes swaps a ConfigMap volume by re-pointing its ..data symlink.
+    const names = new Set(['..data', basename(this.opts.bundlePath)]);
+    if (this.opts.manifestPath !== null) names.add(basename(this.opts.manifestPath));
     for (const dir of dirs) {
       try {
-        const w = watch(dir, { persistent: false }, () => this.schedule());
+        const w = watch(dir, { persistent: false }, (_event, name) => {
+          if (name === null || names.has(name.toString())) this.schedule();
+        });
         w.on('error', (err) => this.opts.log.warn({ dir, error: errorMessage(err) }, 'directory watch failed; relying on polling'));
         this.watchers.push(w);
       } catch (err) {

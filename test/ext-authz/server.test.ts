@@ -83,8 +83,8 @@ describe('ext-authz gRPC server (real server on port 0)', () => {
     ['a quarantined caller', 'spiffe://cluster.local/ns/ml/sa/compromised', PREDICT, 'quarantined', 403],
     ['a deny rule', GATEWAY, '/admin/users', 'denied_by_rule', 403],
     ['a traversal path onto a denied route', GATEWAY, '/v1/models/../../admin/users', 'denied_by_rule', 403],
-    ['a path climbing above the root', GATEWAY, '/v1/../../etc/passwd', 'invalid_path', 400],
-    ['an encoded slash', GATEWAY, '/v1/models/a%2Fb:predict', 'invalid_path', 400],
+    ['a path climbing above the root', GATEWAY, '/v1/../../etc/passwd', 'invalid_path', 403],
+    ['an encoded slash', GATEWAY, '/v1/models/a%2Fb:predict', 'invalid_path', 403],
   ])('denies %s', async (_name, principal, path, code, http) => {
     const res = await client.check(httpCheck(principal, 'POST', path));
     expect(res.status.code).not.toBe(0);

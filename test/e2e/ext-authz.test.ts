@@ -1,0 +1,122 @@
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderBootstrap } from '../../envoy/bootstrap.js';
+import { startAuthzProcess, type AuthzProcess } from '../helpers/authz-process.js';
+import { startEnvoy, type EnvoyHandle } from '../helpers/envoy.js';
+import { mtlsRequest } from '../helpers/mtls-client.js';
+import { EXAMPLE_MANIFEST, requireBundle } from '../helpers/paths.js';
+import { makePki, type Pki } from '../helpers/pki.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
+
+const IDS = {
+  gateway: 'spiffe://cluster.local/ns/gateway/sa/api-gateway',
+  stranger: 'spiffe://cluster.local/ns/web/sa/frontend',
+  compromised: 'spiffe://cluster.local/ns/ml/sa/compromised',
+  foreign: 'spiffe://evil.example/ns/gateway/sa/api-gateway',
+};
+const PREDICT = '/v1/models/bert:predict';
+
+describe('ext-authz through the real Envoy (mTLS, ext_authz filter, failure_mode_allow false)', () => {
+  let dir: string;
+  let manifest: string;
+  let pki: Pki;
+  let upstream: Upstream;
+  let authz: AuthzProcess;
+  let envoy: EnvoyHandle;
+  let port: number;
+
+  const call = (who: keyof typeof IDS | null, path = PREDICT, headers: Record<string, string> = {}) =>
+    mtlsRequest(port, pki.caCert, who === null ? null : pki.client(who), { method: 'POST', path, headers, body: '{"instances":[[1,2,3]]}' });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'infergate-e2e-authz-'));
+    manifest = join(dir, 'manifest.yaml');
+    copyFileSync(EXAMPLE_MANIFEST, manifest);
+    pki = makePki(join(dir, 'pki'), IDS);
+    upstream = await startUpstream();
+    authz = await startAuthzProcess(['--bundle', requireBundle(), '--manifest', manifest, '--decision-log', join(dir, 'decisions.log'), '--log-level', 'info']);
+    envoy = await startEnvoy(
+      renderBootstrap({
+        listenerPort: 0,
+        tls: pki,
+        extAuthz: { host: '127.0.0.1', port: authz.port },
+        upstream: { host: '127.0.0.1', port: upstream.port },
+      }),
+      { concurrency: 2 },
+    );
+    port = envoy.listenerPort('ingress');
+  });
+
+  afterAll(async () => {
+    await envoy?.stop();
+    await authz?.stop();
+    await upstream?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lets an allowed caller reach the model server, which sees the verified identity and not an injected one', async () => {
+    const before = upstream.requests.length;
+    const res = await call('gateway', PREDICT, { 'x-infergate-caller': IDS.foreign, 'x-infergate-rule': 'forged' });
+    expect(res.status).toBe(200);
+    const seen = upstream.requests.slice(before);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.headers['x-infergate-caller']).toBe(IDS.gateway);
+    expect(seen[0]!.headers['x-infergate-rule']).toBe('gateway-predicts');
+    expect(seen[0]!.path).toBe(PREDICT);
+  });
+
+  it.each([
+    ['a caller with no matching rule', 'stranger', PREDICT, 'no_matching_rule'],
+    ['a quarantined caller', 'compromised', PREDICT, 'quarantined'],
+    ['a caller from another trust domain', 'foreign', PREDICT, 'foreign_trust_domain'],
+    ['a hostile path (encoded slash)', 'gateway', '/v1/models/a%2F..%2F..%2Fadmin:predict', 'invalid_path'],
+    ['a hostile path (climbs above the root)', 'gateway', '/v1/../../admin', 'invalid_path'],
+    ['a traversal that lands on a denied route', 'gateway', '/v1/models/../../admin/users', 'denied_by_rule'],
+  ] as const)('gives %s 403 with the reason', async (_name, who, path, reason) => {
+    const before = upstream.requests.length;
+    const res = await call(who, path);
+    expect(res.status).toBe(403);
+    expect(res.headers['x-infergate-reason']).toBe(reason);
+    expect(JSON.parse(res.body)).toMatchObject({ code: reason });
+    expect(upstream.requests.length).toBe(before);
+  });
+
+  it('does not let a client without a certificate through', async () => {
+    const before = upstream.requests.length;
+    await expect(call(null)).rejects.toThrow();
+    expect(upstream.requests.length).toBe(before);
+  });
+
+  it('changes decisions within a second of the manifest being edited while Envoy runs', async () => {
+    expect((await call('stranger')).status).toBe(403);
+    const edited = readFileSync(EXAMPLE_MANIFEST, 'utf8') + `  - name: frontend-predicts\n    callers: [${IDS.stranger}]\n    paths: ["/v1/models/*:predict"]\n`;
+    const t0 = Date.now();
+    writeFileSync(manifest, edited);
+    let status = 0;
+    while (Date.now() - t0 < 1000) {
+      status = (await call('stranger')).status;
+      if (status === 200) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    if (status !== 200) console.log(authz.logs().split('\n').filter((l) => l.includes('policy')).join('\n'));
+    expect(status).toBe(200);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  it('logs each decision as a JSON line with the verified caller and reason', () => {
+    const lines = readFileSync(join(dir, 'decisions.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.some((l) => l.caller === IDS.compromised && l.reason === 'quarantined' && l.result === 'deny')).toBe(true);
+    expect(lines.some((l) => l.caller === IDS.gateway && l.rule === 'gateway-predicts' && l.result === 'allow')).toBe(true);
+  });
+
+  it('denies (fails closed) once the authorization server is gone', async () => {
+    expect((await call('gateway')).status).toBe(200);
+    await authz.stop();
+    const before = upstream.requests.length;
+    const res = await call('gateway');
+    expect(res.status).toBe(403);
+    expect(upstream.requests.length).toBe(before);
+  });
+});

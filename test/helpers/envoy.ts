@@ -1,0 +1,1 @@
+export { startEnvoy, validateEnvoyConfig, envoyBinary, type EnvoyHandle } from '../../envoy/envoy-process.js';

@@ -1,0 +1,1 @@
+export { makePki, type Pki } from '../../envoy/pki.js';
