@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { normaliseHost } from './host.js';
 import { spiffeIdError, trustDomainError } from './spiffe.js';
@@ -162,7 +162,10 @@ export function compileManifest(doc: unknown, file: string): PolicyData {
   if (doc === null || doc === undefined) throw new ManifestError(file, 'manifest is empty', 'top level');
   const parsed = ManifestSchema.safeParse(doc, { reportInput: true });
   if (!parsed.success) {
-    const { what, path } = describeIssue(parsed.error.issues[0]!);
+    // A misspelt key also shows up as the key it was meant to be going missing; name the typo.
+    const issues = parsed.error.issues;
+    const first = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
+    const { what, path } = describeIssue(first);
     throw new ManifestError(file, what, where(path));
   }
   const m = parsed.data;
@@ -178,7 +181,7 @@ export function compileManifest(doc: unknown, file: string): PolicyData {
     const at = (...rest: PropertyKey[]): PropertyKey[] => ['rules', i, ...rest];
     check(file, RULE_NAME.test(r.name) ? null : `bad rule name "${r.name}": use lowercase letters, digits, ".", "_" and "-"`, at('name'));
     const first = seen.get(r.name);
-    check(file, first === undefined ? null : `duplicate rule name "${r.name}" (first at rules[${first}])`, at('name'));
+    check(file, first === undefined ? null : `duplicate rule name "${r.name}", first used at rules[${first}]`, at('name'));
     seen.set(r.name, i);
     r.callers.forEach((p, j) => check(file, callerPatternError(p), at('callers', j)));
     r.hosts?.forEach((h, j) => check(file, hostPatternError(h), at('hosts', j)));
@@ -204,12 +207,12 @@ export function compileManifest(doc: unknown, file: string): PolicyData {
 
 /** Parses manifest text (YAML, which includes JSON); errors name the file and line. */
 export function parseManifestText(text: string, file: string): PolicyData {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter });
   const err = doc.errors[0];
   if (err) {
-    const line = err.linePos?.[0]?.line;
-    const what = `invalid YAML: ${err.message.split('\n')[0]}`;
-    throw new ManifestError(file, what, line === undefined ? 'top level' : `line ${line}`);
+    const { line } = lineCounter.linePos(err.pos[0]);
+    throw new ManifestError(file, `invalid YAML: ${err.message.split('\n')[0]}`, `line ${line}`);
   }
   return compileManifest(doc.toJS(), file);
 }
