@@ -1,0 +1,96 @@
+// payload-limit HTTP callbacks: reject on content-length before any body is
+// read, otherwise count body chunks as they pass (never buffering them) and
+// reject as soon as the running total passes the limit.
+import { HttpContext } from "../shared/context";
+import { Name, getHeader, incrementCounter, closeStream, logWarn } from "../shared/host";
+import { reject, isGrpcContentType } from "../shared/reply";
+import { Action, MapType, Status, StreamType, GRPC_RESOURCE_EXHAUSTED } from "../shared/status";
+import { PayloadConfig } from "./config";
+import { limitFor, parseContentLength, overLimit, tooLargeBody } from "./logic";
+
+const PATH = new Name(":path");
+const CONTENT_LENGTH = new Name("content-length");
+const CONTENT_TYPE = new Name("content-type");
+
+export class Metrics {
+  constructor(readonly allowed: u32, readonly rejected: u32, readonly errors: u32) {}
+}
+
+export class PayloadLimitStream extends HttpContext {
+  private limit: i64 = 0;
+  private received: i64 = 0;
+  private sent: i64 = 0;
+  private grpc: bool = false;
+  private finished: bool = false;
+
+  constructor(id: u32, readonly config: PayloadConfig, readonly metrics: Metrics) { super(id); }
+
+  onRequestHeaders(headerCount: u32, endOfStream: bool): u32 {
+    const path = getHeader(MapType.HTTP_REQUEST_HEADERS, PATH);
+    this.limit = limitFor(this.config.routes, this.config.defaultMaxBytes, path !== null ? path : "");
+    this.grpc = isGrpcContentType(getHeader(MapType.HTTP_REQUEST_HEADERS, CONTENT_TYPE));
+    const declared = getHeader(MapType.HTTP_REQUEST_HEADERS, CONTENT_LENGTH);
+    if (declared !== null) {
+      // Envoy validates content-length before filters run; an unparsable one
+      // here is still covered by the chunk count below.
+      const n = parseContentLength(declared);
+      if (n >= 0 && overLimit(n, this.limit)) return this.tooLarge();
+    }
+    if (endOfStream) this.allow();
+    return Action.CONTINUE;
+  }
+
+  onRequestBody(bodySize: u32, endOfStream: bool): u32 {
+    if (this.finished) return Action.CONTINUE;
+    // We always continue, so Envoy reports each chunk's own size, not a buffer.
+    this.received += <i64>bodySize;
+    if (overLimit(this.received, this.limit)) return this.tooLarge();
+    if (endOfStream) this.allow();
+    return Action.CONTINUE;
+  }
+
+  onResponseHeaders(headerCount: u32, endOfStream: bool): u32 {
+    const cap = this.config.maxResponseBytes;
+    if (cap == 0) return Action.CONTINUE;
+    const declared = getHeader(MapType.HTTP_RESPONSE_HEADERS, CONTENT_LENGTH);
+    if (declared !== null) {
+      const n = parseContentLength(declared);
+      if (n >= 0 && overLimit(n, cap)) {
+        incrementCounter(this.metrics.rejected);
+        const st = reject(502, "infergate_response_too_large", "{\"code\":\"response_too_large\",\"limit\":" + cap.toString() + "}",
+          [], this.grpc, GRPC_RESOURCE_EXHAUSTED);
+        if (st != Status.OK) incrementCounter(this.metrics.errors);
+        return Action.PAUSE;
+      }
+    }
+    return Action.CONTINUE;
+  }
+
+  onResponseBody(bodySize: u32, endOfStream: bool): u32 {
+    const cap = this.config.maxResponseBytes;
+    if (cap == 0) return Action.CONTINUE;
+    this.sent += <i64>bodySize;
+    if (overLimit(this.sent, cap)) {
+      // Headers are already on their way downstream, so a clean reply is no
+      // longer possible: reset the stream rather than let the bytes out.
+      incrementCounter(this.metrics.rejected);
+      logWarn("payload-limit: response passed " + cap.toString() + " bytes; resetting stream");
+      closeStream(StreamType.HTTP_RESPONSE);
+      return Action.PAUSE;
+    }
+    return Action.CONTINUE;
+  }
+
+  private allow(): void {
+    this.finished = true;
+    incrementCounter(this.metrics.allowed);
+  }
+
+  private tooLarge(): u32 {
+    this.finished = true;
+    incrementCounter(this.metrics.rejected);
+    const st = reject(413, "infergate_payload_too_large", tooLargeBody(this.limit), [], this.grpc, GRPC_RESOURCE_EXHAUSTED);
+    if (st != Status.OK) incrementCounter(this.metrics.errors);
+    return Action.PAUSE;
+  }
+}

@@ -1,0 +1,7 @@
+// payload-limit module entry: the ABI exports plus root registration, nothing else.
+import { registerRoot, RootContext } from "../shared/context";
+import { PayloadLimitRoot } from "./root";
+
+export * from "../shared/exports";
+
+registerRoot((id: u32): RootContext => new PayloadLimitRoot(id));
