@@ -38,7 +38,8 @@ export class DecisionCache<V extends object> {
             max: opts.max,
             ttl: opts.ttlMs,
             ttlAutopurge: false,
-            ...(opts.now ? { perf: { now: opts.now } } : {}),
+            // An injected clock is read on every check; the real one is sampled at most once per ms.
+            ...(opts.now ? { perf: { now: opts.now }, ttlResolution: 0 } : {}),
           })
         : null;
   }
