@@ -1,0 +1,95 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { USAGE, parseCliArgs } from '../../ext-authz/src/cli-args.js';
+import { EXAMPLE_MANIFEST, ROOT, requireBundle, requireTool } from '../helpers/paths.js';
+
+describe('infergate-authz flags', () => {
+  it('applies defaults', () => {
+    const p = parseCliArgs([]);
+    expect(p).toMatchObject({ help: false, check: false, options: { listen: '127.0.0.1:9191', metricsListen: '127.0.0.1:9464', cacheSize: 10000, cacheTtlSeconds: 30, dryRun: false, watch: true, trustXfcc: false } });
+  });
+
+  it('reads every documented flag', () => {
+    const p = parseCliArgs([
+      '--manifest', 'm.yaml', '--bundle', 'b.tar.gz', '--listen', '0.0.0.0:9000', '--socket', '/tmp/a.sock', '--metrics', 'off',
+      '--dry-run', '--cache-size', '0', '--cache-ttl', '5', '--input-header', 'X-Tenant', '--input-header', 'x-model',
+      '--trust-xfcc', '--decision-log', 'off', '--log-level', 'debug', '--no-watch',
+    ]);
+    expect(p).toEqual({
+      help: false,
+      check: false,
+      options: expect.objectContaining({
+        manifestPath: 'm.yaml', bundlePath: 'b.tar.gz', listen: '0.0.0.0:9000', socket: '/tmp/a.sock', metricsListen: null, dryRun: true,
+        cacheSize: 0, cacheTtlSeconds: 5, inputHeaders: ['x-tenant', 'x-model'], trustXfcc: true, decisionLog: 'off', logLevel: 'debug', watch: false,
+      }),
+    });
+  });
+
+  it.each([
+    [['--listen', '9191'], '--listen: expected HOST:PORT, got "9191"'],
+    [['--listen', 'localhost:70000'], '--listen: expected HOST:PORT, got "localhost:70000"'],
+    [['--cache-size=-1'], '--cache-size: expected a whole number from 0 to 10000000, got "-1"'],
+    [['--cache-ttl', '1.5'], '--cache-ttl: expected a whole number from 0 to 86400, got "1.5"'],
+    [['--log-level', 'loud'], '--log-level: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"'],
+    [['--input-header', 'bad header'], '--input-header: "bad header" is not a header name'],
+    [['--listen', 'off'], '--listen off needs --socket PATH'],
+    [['--frobnicate'], "Unknown option '--frobnicate'"],
+    [['positional'], "Unexpected argument 'positional'"],
+  ])('rejects %j with %j', (argv, message) => {
+    expect(() => parseCliArgs(argv)).toThrow(message);
+  });
+
+  it('documents every flag it accepts in --help', () => {
+    for (const flag of ['--manifest', '--bundle', '--listen', '--socket', '--metrics', '--dry-run', '--cache-size', '--cache-ttl', '--log-level', '--input-header', '--trust-xfcc', '--decision-log', '--no-watch', '--check']) {
+      expect(USAGE).toContain(flag);
+    }
+  });
+});
+
+describe('the infergate-authz bin (built, run with plain node)', () => {
+  let cli: string;
+  let dir: string;
+  const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 15_000 });
+
+  beforeAll(() => {
+    cli = requireTool(`${ROOT}dist/ext-authz/src/cli.js`, 'run `make setup` to build the TypeScript');
+    dir = mkdtempSync(join(tmpdir(), 'infergate-cli-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('prints help and exits 0', () => {
+    const r = run(['--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('Usage: infergate-authz');
+  });
+
+  it('validates a manifest and the bundle with --check', () => {
+    const r = run(['--check', '--manifest', EXAMPLE_MANIFEST, '--bundle', requireBundle()]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('ok\n');
+    expect(r.status).toBe(0);
+  });
+
+  it('fails a bad flag with one line and exit code 2', () => {
+    const r = run(['--cache-size', 'lots']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe('infergate-authz: --cache-size: expected a whole number from 0 to 10000000, got "lots" (see --help)\n');
+  });
+
+  it('fails a bad manifest with one line naming file, problem and place, and exit code 1', () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'trustDomains: [cluster.local]\nrules:\n  - name: a\n    callers: [spiffe://cluster.local/ns/a/sa/b]\n    paths: ["/v1/**/x"]\n');
+    const r = run(['--manifest', bad, '--listen', '127.0.0.1:0', '--metrics', 'off']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe('infergate-authz: bad.yaml: bad path glob "/v1/**/x": ** is only allowed as a trailing /** (rules[0].paths[0])\n');
+  });
+
+  it('fails a missing bundle with one line and exit code 1', () => {
+    const r = run(['--bundle', join(dir, 'nope.tar.gz'), '--listen', '127.0.0.1:0', '--metrics', 'off']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe('infergate-authz: nope.tar.gz: cannot read bundle: ENOENT\n');
+  });
+});
