@@ -21,7 +21,7 @@ export class PayloadLimitStream extends HttpContext {
   private received: i64 = 0;
   private sent: i64 = 0;
   private grpc: bool = false;
-  private finished: bool = false;
+  private rejected: bool = false;
 
   constructor(id: u32, readonly config: PayloadConfig, readonly metrics: Metrics) { super(id); }
 
@@ -36,16 +36,14 @@ export class PayloadLimitStream extends HttpContext {
       const n = parseContentLength(declared);
       if (n >= 0 && overLimit(n, this.limit)) return this.tooLarge();
     }
-    if (endOfStream) this.allow();
     return Action.CONTINUE;
   }
 
   onRequestBody(bodySize: u32, endOfStream: bool): u32 {
-    if (this.finished) return Action.CONTINUE;
+    if (this.rejected) return Action.CONTINUE;
     // We always continue, so Envoy reports each chunk's own size, not a buffer.
     this.received += <i64>bodySize;
     if (overLimit(this.received, this.limit)) return this.tooLarge();
-    if (endOfStream) this.allow();
     return Action.CONTINUE;
   }
 
@@ -56,6 +54,7 @@ export class PayloadLimitStream extends HttpContext {
     if (declared !== null) {
       const n = parseContentLength(declared);
       if (n >= 0 && overLimit(n, cap)) {
+        this.rejected = true;
         incrementCounter(this.metrics.rejected);
         const st = reject(502, "infergate_response_too_large", "{\"code\":\"response_too_large\",\"limit\":" + cap.toString() + "}",
           [], this.grpc, GRPC_RESOURCE_EXHAUSTED);
@@ -73,6 +72,7 @@ export class PayloadLimitStream extends HttpContext {
     if (overLimit(this.sent, cap)) {
       // Headers are already on their way downstream, so a clean reply is no
       // longer possible: reset the stream rather than let the bytes out.
+      this.rejected = true;
       incrementCounter(this.metrics.rejected);
       logWarn("payload-limit: response passed " + cap.toString() + " bytes; resetting stream");
       closeStream(StreamType.HTTP_RESPONSE);
@@ -81,13 +81,14 @@ export class PayloadLimitStream extends HttpContext {
     return Action.CONTINUE;
   }
 
-  private allow(): void {
-    this.finished = true;
-    incrementCounter(this.metrics.allowed);
+  // Counted at the end rather than at end-of-stream: a route may answer (or the
+  // client reset) before the last body chunk, and that request was not rejected.
+  onDone(): void {
+    if (!this.rejected) incrementCounter(this.metrics.allowed);
   }
 
   private tooLarge(): u32 {
-    this.finished = true;
+    this.rejected = true;
     incrementCounter(this.metrics.rejected);
     const st = reject(413, "infergate_payload_too_large", tooLargeBody(this.limit), [], this.grpc, GRPC_RESOURCE_EXHAUSTED);
     if (st != Status.OK) incrementCounter(this.metrics.errors);

@@ -9,6 +9,8 @@ export class HttpContext {
   onRequestBody(bodySize: u32, endOfStream: bool): u32 { return Action.CONTINUE; }
   onResponseHeaders(headerCount: u32, endOfStream: bool): u32 { return Action.CONTINUE; }
   onResponseBody(bodySize: u32, endOfStream: bool): u32 { return Action.CONTINUE; }
+  /** The stream is over (completed, reset or answered locally). */
+  onDone(): void {}
 }
 
 export class RootContext {

@@ -49,7 +49,10 @@ export function proxy_on_response_body(contextId: u32, bodySize: u32, endOfStrea
   return streams.get(contextId).onResponseBody(bodySize, endOfStream != 0);
 }
 
-export function proxy_on_done(contextId: u32): bool { return true; }
+export function proxy_on_done(contextId: u32): bool {
+  if (streams.has(contextId)) streams.get(contextId).onDone();
+  return true;
+}
 
 export function proxy_on_log(contextId: u32): void {}
 

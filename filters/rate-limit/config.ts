@@ -1,0 +1,85 @@
+// rate-limit configuration: parsed and validated once in onConfigure.
+import { parseJson, jsonError, JsonValue } from "../shared/json";
+import { configError, resetConfigError, fail, isObject, onlyKeys, intField, arrayField, stringField } from "../shared/config";
+import { CallerRule, Limit } from "./logic";
+
+// Bounds keep nano-token arithmetic (burst * 1e9) far from u64 overflow.
+const MAX_RATE: f64 = 1_000_000;
+
+export const enum IdentitySource { PeerCertificate, Header }
+
+export class RateConfig {
+  identitySource: IdentitySource = IdentitySource.PeerCertificate;
+  identityHeader: string = "";
+  defaultLimit: Limit = new Limit(1, 1);
+  callers: CallerRule[] = [];
+  /** Requests without an identity: denied (403), or limited together under the default limit. */
+  allowUnauthenticated: bool = false;
+  maxCallers: u32 = 10000;
+  /** What to do when shared data keeps conflicting or fails: deny (429) unless told to allow. */
+  failOpen: bool = false;
+}
+
+export let rateConfigError = "";
+
+function parseLimit(obj: JsonValue | null, where: string, extra: string[]): Limit | null {
+  if (!isObject(obj, where)) return null;
+  const o = obj!;
+  const allowed = ["perSecond", "burst"].concat(extra);
+  if (!onlyKeys(o, allowed, where)) return null;
+  const perSecond = intField(o, "perSecond", 1, MAX_RATE, true, 1, where);
+  const burst = intField(o, "burst", 1, MAX_RATE, true, 1, where);
+  if (configError.length > 0) return null;
+  return new Limit(<u64>perSecond, <u64>burst);
+}
+
+function choice(obj: JsonValue, key: string, options: string[], fallback: string, where: string): string {
+  const v = stringField(obj, key, false, fallback, where);
+  if (!options.includes(v)) fail(where + "." + key + " must be one of " + options.join(", "));
+  return v;
+}
+
+export function parseRateConfig(text: string): RateConfig | null {
+  resetConfigError();
+  rateConfigError = "";
+  const root = parseJson(text);
+  if (root === null) { rateConfigError = "configuration is not valid JSON: " + jsonError; return null; }
+  const where = "configuration";
+  if (!isObject(root, where) ||
+      !onlyKeys(root, ["identity", "default", "callers", "unauthenticated", "maxCallers", "failureMode"], where)) {
+    rateConfigError = configError;
+    return null;
+  }
+  const cfg = new RateConfig();
+  const identity = stringField(root, "identity", true, "", where);
+  if (identity == "peer_certificate") {
+    cfg.identitySource = IdentitySource.PeerCertificate;
+  } else if (identity.startsWith("header:") && identity.length > 7) {
+    cfg.identitySource = IdentitySource.Header;
+    cfg.identityHeader = identity.substring(7).toLowerCase();
+  } else if (configError.length == 0) {
+    fail(where + ".identity must be \"peer_certificate\" or \"header:<name>\"");
+  }
+  const def = parseLimit(root.get("default"), where + ".default", []);
+  if (def !== null) cfg.defaultLimit = def;
+  const callers = arrayField(root, "callers", where);
+  for (let i = 0; i < callers.length && configError.length == 0; i++) {
+    const w = where + ".callers[" + i.toString() + "]";
+    const c = unchecked(callers[i]);
+    const limit = parseLimit(c, w, ["match"]);
+    if (limit === null) break;
+    const match = stringField(c, "match", true, "", w);
+    if (configError.length > 0) break;
+    const star = match.indexOf("*");
+    if (match.length == 0 || (star >= 0 && star != match.length - 1) || match == "*") {
+      fail(w + ".match must be an identity, or a prefix ending in a single trailing *");
+      break;
+    }
+    cfg.callers.push(star >= 0 ? new CallerRule(match.substring(0, star), true, limit) : new CallerRule(match, false, limit));
+  }
+  cfg.allowUnauthenticated = choice(root, "unauthenticated", ["deny", "allow"], "deny", where) == "allow";
+  cfg.failOpen = choice(root, "failureMode", ["deny", "allow"], "deny", where) == "allow";
+  cfg.maxCallers = <u32>intField(root, "maxCallers", 1, MAX_RATE, false, 10000, where);
+  if (configError.length > 0) { rateConfigError = configError; return null; }
+  return cfg;
+}

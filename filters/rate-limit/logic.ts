@@ -1,0 +1,100 @@
+// Token-bucket math and caller matching over plain values. Tokens are kept in
+// nano-tokens (1e9 per token) so refill is exact integer arithmetic on
+// nanosecond clocks: perSecond tokens/s == perSecond nano-tokens/ns.
+
+export const NANO: u64 = 1_000_000_000;
+
+// A backwards step smaller than this is two workers reading the clock a few
+// microseconds apart (the other one wrote a later `last`): no refill, keep
+// `last`. A bigger step is a real clock jump: rebase on it rather than freeze
+// the bucket until the clock catches up.
+const SKEW_NS: u64 = NANO;
+
+export class Limit {
+  constructor(readonly perSecond: u64, readonly burst: u64) {}
+}
+
+export class CallerRule {
+  /** `prefix` rules come from a trailing `*` in `match`; the rest match exactly. */
+  constructor(readonly match: string, readonly prefix: bool, readonly limit: Limit) {}
+}
+
+/** Exact rules first, then the longest matching prefix, then the default. */
+export function limitForCaller(rules: CallerRule[], fallback: Limit, caller: string): Limit {
+  let best: CallerRule | null = null;
+  for (let i = 0; i < rules.length; i++) {
+    const r = unchecked(rules[i]);
+    if (r.prefix) {
+      if (caller.startsWith(r.match) && (best === null || (best.prefix && r.match.length > best.match.length))) best = r;
+    } else if (r.match == caller) {
+      return r.limit;
+    }
+  }
+  return best !== null ? best.limit : fallback;
+}
+
+/** Bucket state as stored in shared data (without the owner's identity). */
+export class BucketState {
+  constructor(public tokens: u64, public last: u64, public fullAt: u64) {}
+}
+
+export class Decision {
+  allowed: bool = false;
+  /** Whole tokens left after this request. */
+  remaining: u64 = 0;
+  /** Seconds until one token is available (0 when allowed). */
+  retryAfter: u64 = 0;
+  /** Seconds until the bucket is full again. */
+  reset: u64 = 0;
+  /** State to write back; unchanged when denied (nothing to store). */
+  state: BucketState = new BucketState(0, 0, 0);
+}
+
+function ceilDiv(a: u64, b: u64): u64 { return a == 0 ? 0 : (a - 1) / b + 1; }
+
+/** Tokens in the bucket at `now`, never above capacity, never overflowing. */
+export function refill(tokens: u64, last: u64, now: u64, limit: Limit): u64 {
+  const cap = limit.burst * NANO;
+  if (tokens >= cap) return cap;
+  if (now <= last) return tokens;
+  const elapsed = now - last;
+  const missing = cap - tokens;
+  if (elapsed >= ceilDiv(missing, limit.perSecond)) return cap;
+  return tokens + elapsed * limit.perSecond;
+}
+
+/** The `last` to store: the later of the two, unless the clock truly went back. */
+export function nextLast(last: u64, now: u64): u64 {
+  if (now >= last) return now;
+  return last - now > SKEW_NS ? now : last;
+}
+
+/** Takes one token if there is one. `state` null means a caller with no bucket yet (full). */
+export function take(state: BucketState | null, now: u64, limit: Limit): Decision {
+  const cap = limit.burst * NANO;
+  const d = new Decision();
+  let tokens = state === null ? cap : refill(state.tokens, state.last, now, limit);
+  const last = state === null ? now : nextLast(state.last, now);
+  if (tokens >= NANO) {
+    d.allowed = true;
+    tokens -= NANO;
+  } else {
+    d.retryAfter = ceilDiv(ceilDiv(NANO - tokens, limit.perSecond), NANO);
+  }
+  const toFullNs = ceilDiv(cap - tokens, limit.perSecond);
+  d.remaining = tokens / NANO;
+  d.reset = ceilDiv(toFullNs, NANO);
+  d.state = new BucketState(tokens, last, last + toFullNs);
+  return d;
+}
+
+/** FNV-1a over the identity's bytes: picks the caller's home slot. */
+export function fnv1a(bytes: ArrayBuffer): u32 {
+  let h: u32 = 2166136261;
+  const p = changetype<usize>(bytes);
+  for (let i = 0; i < bytes.byteLength; i++) {
+    h ^= load<u8>(p + i);
+    h *= 16777619;
+  }
+  return h;
+}

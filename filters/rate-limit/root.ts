@@ -1,0 +1,43 @@
+// rate-limit root context: owns the validated config, the bucket table and the counters.
+import { RootContext, HttpContext } from "../shared/context";
+import { Name, defineCounter, logError, getPropertyString } from "../shared/host";
+import { parseRateConfig, rateConfigError } from "./config";
+import { Metrics, RateLimitShared, RateLimitStream } from "./filter";
+import { BucketTable } from "./store";
+
+// A CAS loop that loses this many times in a row means heavy contention on one
+// caller's bucket; we stop and apply failureMode rather than spin the worker.
+const MAX_CAS_RETRIES = 16;
+
+export class RateLimitRoot extends RootContext {
+  private shared: RateLimitShared | null = null;
+  private metrics: Metrics | null = null;
+
+  onConfigure(configuration: string): bool {
+    const cfg = parseRateConfig(configuration);
+    if (cfg === null) {
+      logError("rate-limit: rejecting configuration: " + rateConfigError);
+      return false;
+    }
+    if (this.metrics === null) {
+      this.metrics = new Metrics(
+        defineCounter("infergate.rate_limit.allowed"),
+        defineCounter("infergate.rate_limit.rejected"),
+        defineCounter("infergate.rate_limit.errors"));
+    }
+    // Keys are namespaced by plugin name so two rate-limit filters sharing a
+    // vm_id keep separate buckets, and by table size so a resized table never
+    // reads slots laid out for another size.
+    const plugin = getPropertyString(String.UTF8.encode("plugin_name"));
+    const prefix = "infergate.rl." + (plugin !== null ? plugin : "") + "." + cfg.maxCallers.toString() + ".";
+    this.shared = new RateLimitShared(cfg, new BucketTable(prefix, cfg.maxCallers, MAX_CAS_RETRIES), this.metrics!,
+      new Name(cfg.identityHeader));
+    return true;
+  }
+
+  newHttpContext(id: u32): HttpContext | null {
+    const shared = this.shared;
+    if (shared === null) return null;
+    return new RateLimitStream(id, shared);
+  }
+}
