@@ -174,3 +174,29 @@ describe('ext-authz gRPC server (real server on port 0)', () => {
     expect(existsSync(manifest)).toBe(true);
   });
 });
+
+describe('dry-run mode', () => {
+  let server: AuthzServer;
+  let client: AuthzClient;
+
+  beforeAll(async () => {
+    server = await AuthzServer.start({
+      bundlePath: requireBundle(), manifestPath: EXAMPLE_MANIFEST, listen: '127.0.0.1:0', socket: null, metricsListen: '127.0.0.1:0',
+      dryRun: true, cacheSize: 100, cacheTtlSeconds: 60, trustXfcc: false, inputHeaders: [], decisionLog: 'off', logLevel: 'silent', watch: false,
+    });
+    client = authzClient(`127.0.0.1:${server.port}`);
+  });
+  afterAll(async () => {
+    client?.close();
+    await server?.stop();
+  });
+
+  it('allows what it would deny, tells the upstream why, and counts it as dry_run_deny', async () => {
+    const res = await client.check(httpCheck('spiffe://cluster.local/ns/ml/sa/compromised', 'POST', PREDICT));
+    expect(res.status?.code ?? 0).toBe(0);
+    expect(headerMap(res.ok_response!.headers)['x-infergate-dry-run']).toBe('quarantined');
+    expect(structValue(res, 'dry_run_denied')).toBe(true);
+    const text = await (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text();
+    expect(text).toMatch(/infergate_decisions_total\{result="dry_run_deny",reason="quarantined"\} 1/);
+  });
+});
