@@ -69,6 +69,19 @@ if [[ ! -x "$BIN/opa" ]] || ! "$BIN/opa" version 2>/dev/null | grep -q "^Version
 fi
 ok "$("$BIN/opa" version | head -1)"
 
+# --- Debian tools ----------------------------------------------------------
+step "promtool (Debian package prometheus)"
+if ! command -v promtool >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    ok "apt-get install prometheus (for promtool; its service is not started here)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    die "promtool is required for the alert-rule tests: apt-get install prometheus (as root)"
+  fi
+fi
+ok "$(promtool --version 2>&1 | head -1)"
+
 # --- build -----------------------------------------------------------------
 step "build"
 "$ROOT/scripts/build.sh"

@@ -25,6 +25,9 @@ const ManifestSchema = z.strictObject({
   trustDomains: z.array(z.string()).min(1),
   quarantine: z.array(z.string()).optional(),
   rules: z.array(RuleSchema),
+  // How to install infergate in a mesh (namespace, protected workloads, filter limits): read and
+  // strictly validated by `infergate render`; the authorization server does not use it.
+  deployment: z.record(z.string(), z.unknown()).optional(),
 });
 
 export type Manifest = z.infer<typeof ManifestSchema>;
