@@ -21,7 +21,8 @@ for dir in filters/*/; do
     echo "    filter $name: up to date"
     continue
   fi
-  node node_modules/assemblyscript/bin/asc.js "$dir/index.ts" -o "$out.tmp" "${ASC_FLAGS[@]}"
-  mv "$out.tmp" "$out"
+  # Write aside and rename, so a concurrent build (parallel test files) never sees half a module.
+  node node_modules/assemblyscript/bin/asc.js "$dir/index.ts" -o "$out.$$.tmp" "${ASC_FLAGS[@]}"
+  mv "$out.$$.tmp" "$out"
   echo "    filter $name: built $out ($(wc -c < "$out") bytes)"
 done

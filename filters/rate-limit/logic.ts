@@ -46,8 +46,10 @@ export class Decision {
   retryAfter: u64 = 0;
   /** Seconds until the bucket is full again. */
   reset: u64 = 0;
-  /** State to write back; unchanged when denied (nothing to store). */
+  /** State to write back. */
   state: BucketState = new BucketState(0, 0, 0);
+  /** False when nothing changed (a denial on a steady clock): skip the write. */
+  store: bool = true;
 }
 
 function ceilDiv(a: u64, b: u64): u64 { return a == 0 ? 0 : (a - 1) / b + 1; }
@@ -85,6 +87,8 @@ export function take(state: BucketState | null, now: u64, limit: Limit): Decisio
   d.remaining = tokens / NANO;
   d.reset = ceilDiv(toFullNs, NANO);
   d.state = new BucketState(tokens, last, last + toFullNs);
+  // A denial changes nothing, unless the clock was rebased after a real jump back.
+  d.store = d.allowed || state === null || last != state.last;
   return d;
 }
 

@@ -69,7 +69,7 @@ export class BucketTable {
         const v = getSharedData(key);
         if (v.status == Status.OK && ownedBy(v.bytes, identity)) {
           const d = take(stateOf(v.bytes), now, limit);
-          if (!d.allowed) return new TakeResult(Outcome.Decided, d, false);
+          if (!d.store) return new TakeResult(Outcome.Decided, d, false);
           const st = setSharedData(key, encode(d.state, identity), v.cas);
           if (st == Status.OK) return new TakeResult(Outcome.Decided, d, false);
           if (st != Status.CAS_MISMATCH) return new TakeResult(Outcome.HostError, null, false);
@@ -106,7 +106,7 @@ export class BucketTable {
       if (v.status != Status.OK && v.status != Status.NOT_FOUND) return new TakeResult(Outcome.HostError, null, true);
       const fresh = v.status == Status.NOT_FOUND || v.bytes.byteLength < HEADER;
       const d = take(fresh ? null : stateOf(v.bytes), now, limit);
-      if (!d.allowed) return new TakeResult(Outcome.Decided, d, true);
+      if (!d.store) return new TakeResult(Outcome.Decided, d, true);
       const st = setSharedData(this.overflowKey, encode(d.state, this.overflowIdentity), v.status == Status.OK ? v.cas : CREATE_CAS);
       if (st == Status.OK) return new TakeResult(Outcome.Decided, d, true);
       if (st != Status.CAS_MISMATCH) return new TakeResult(Outcome.HostError, null, true);

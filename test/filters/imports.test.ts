@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { builtFilter } from './built.js';
+
+const list = (m: WebAssembly.Module) => WebAssembly.Module.imports(m).map((i) => `${i.module}.${i.name}`).sort();
+
+// Exactly what each module may import: Envoy's proxy_* host functions for ABI
+// 0.2.1 and the WASI monotonic clock. A new import must be added here on purpose.
+const EXPECTED = {
+  'payload-limit': [
+    'env.proxy_close_stream',
+    'env.proxy_define_metric',
+    'env.proxy_get_buffer_bytes',
+    'env.proxy_get_header_map_value',
+    'env.proxy_increment_metric',
+    'env.proxy_log',
+    'env.proxy_send_local_response',
+  ],
+  'rate-limit': [
+    'env.proxy_add_header_map_value',
+    'env.proxy_define_metric',
+    'env.proxy_get_buffer_bytes',
+    'env.proxy_get_header_map_value',
+    'env.proxy_get_property',
+    'env.proxy_get_shared_data',
+    'env.proxy_increment_metric',
+    'env.proxy_log',
+    'env.proxy_send_local_response',
+    'env.proxy_set_shared_data',
+    'wasi_snapshot_preview1.clock_time_get',
+  ],
+} as const;
+
+describe('built filter modules', () => {
+  for (const [name, expected] of Object.entries(EXPECTED)) {
+    describe(name, () => {
+      const mod = new WebAssembly.Module(readFileSync(builtFilter(name as keyof typeof EXPECTED)));
+
+      it('imports exactly the host functions Envoy provides, and nothing from the AssemblyScript runtime', () => {
+        expect(list(mod)).toEqual([...expected]);
+        expect(list(mod).filter((i) => /^env\.(abort|seed|trace|Date)/.test(i))).toEqual([]);
+      });
+
+      it('exports the ABI 0.2.1 marker, both allocator names, memory and the callbacks it routes', () => {
+        const exports = WebAssembly.Module.exports(mod).map((e) => e.name);
+        expect(exports).toEqual(expect.arrayContaining([
+          'proxy_abi_version_0_2_1', 'malloc', 'proxy_on_memory_allocate', 'memory',
+          'proxy_on_context_create', 'proxy_on_configure', 'proxy_on_request_headers', 'proxy_on_request_body',
+          'proxy_on_response_headers', 'proxy_on_done', 'proxy_on_delete',
+        ]));
+        expect(exports.filter((e) => e.startsWith('proxy_abi_version_'))).toEqual(['proxy_abi_version_0_2_1']);
+      });
+    });
+  }
+});
