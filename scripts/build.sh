@@ -24,7 +24,7 @@ else
   mv build/policy/bundle.tar.gz.tmp build/policy/bundle.tar.gz
 fi
 
-if newer_than dist/.built ext-authz/src envoy istio cli bench scripts tsconfig.json tsconfig.build.json package.json; then
+if newer_than dist/.built ext-authz/src envoy istio cli demo bench scripts tsconfig.json tsconfig.build.json package.json; then
   echo "    typescript: up to date"
 else
   echo "    typescript: tsc -p tsconfig.build.json"

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { formatTable, playScene } from './scene.js';
+import { EPHEMERAL_PORTS, FIXED_PORTS, startStack, type Stack } from './stack.js';
+
+const USAGE = `Usage: make demo [DEMO_ARGS="--keep-running | --json | --ephemeral-ports"]
+
+Starts, on 127.0.0.1: a sample model server, infergate-authz, and Envoy with
+mTLS, ext_authz and the payload-limit and rate-limit wasm filters; then plays
+a scene as example workloads and prints what each got.
+
+  --keep-running     leave everything running for manual curl; Ctrl-C stops it all
+  --json             print the scene as JSON (for tests) instead of a table
+  --ephemeral-ports  bind free ports instead of 10443/9901/9191/9464/8080
+`;
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { 'keep-running': { type: 'boolean' }, json: { type: 'boolean' }, 'ephemeral-ports': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const json = values.json ?? false;
+  const say = (s: string) => process.stderr.write(`==> ${s}\n`);
+  const started = Date.now();
+  let stack: Stack;
+  try {
+    stack = await startStack(values['ephemeral-ports'] ? EPHEMERAL_PORTS : FIXED_PORTS, say);
+  } catch (err) {
+    process.stderr.write(`demo: ${(err as Error).message}\n`);
+    return 1;
+  }
+  let stopping = false;
+  const stop = async (code: number): Promise<never> => {
+    if (!stopping) {
+      stopping = true;
+      say('stopping every process the demo started');
+      await stack.stop();
+    }
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+
+  say(`up in ${((Date.now() - started) / 1000).toFixed(1)}s; playing the scene`);
+  const rows = await playScene(stack);
+  const failed = rows.filter((r) => !r.ok).length;
+  const p = stack.ports;
+  if (json) {
+    process.stdout.write(JSON.stringify({ rows, ports: p }) + '\n');
+  } else {
+    process.stdout.write(`\n${formatTable(rows)}\n\n`);
+    process.stdout.write(`${rows.length - failed} of ${rows.length} calls got the expected status.\n\nWhere to look:\n`);
+    process.stdout.write(`  decision log    ${stack.logDir}/decisions.log   (one JSON line per check)\n`);
+    process.stdout.write(`  authz metrics   curl -s http://127.0.0.1:${p.metrics}/metrics | grep infergate_\n`);
+    process.stdout.write(`  Envoy stats     curl -s http://127.0.0.1:${p.admin}/stats | grep -E 'ext_authz|infergate'\n`);
+  }
+  if (values['keep-running']) {
+    const c = stack.pki.client('api-gateway');
+    process.stdout.write(
+      `\nEverything keeps running. Call a model as the API gateway:\n\n` +
+        `  curl --cacert ${stack.pki.caCert} --cert ${c.cert} --key ${c.key} \\\n` +
+        `    -H 'content-type: application/json' -d '{"instances":[[0.2,1.5]]}' \\\n` +
+        `    https://localhost:${p.envoy}/v1/models/sentiment:predict\n\n` +
+        `Other workloads: ${stack.pki.dir}/{web-frontend,batch-scorer,compromised,foreign-agent}.{crt,key}\n` +
+        `Edit demo/manifest.yaml to change who may call what (applied within a second). Ctrl-C stops everything.\n`,
+    );
+    return new Promise<number>(() => undefined);
+  }
+  await stack.stop();
+  stopping = true;
+  return failed === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`demo: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

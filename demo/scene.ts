@@ -1,0 +1,87 @@
+import { mtlsRequest, type Reply } from './mtls-client.js';
+import type { Stack, Workload } from './stack.js';
+
+/** One scripted call (or burst of identical calls) and what it must get. */
+interface Step {
+  readonly who: Workload;
+  readonly what: string;
+  readonly method: string;
+  readonly path: string;
+  readonly body: string;
+  readonly times?: number;
+  /** Expected status of each call, in order. */
+  readonly expect: readonly number[];
+}
+
+export interface Row {
+  readonly caller: Workload;
+  readonly request: string;
+  readonly status: number;
+  readonly reason: string;
+  readonly expected: number;
+  readonly ok: boolean;
+}
+
+const v1 = (instances: unknown) => JSON.stringify({ instances });
+const tensor = (bytes: number) => v1([Array.from({ length: Math.ceil(bytes / 6) }, (_, i) => i % 1000)]);
+
+export const STEPS: readonly Step[] = [
+  { who: 'api-gateway', what: 'allowed prediction', method: 'POST', path: '/v1/models/sentiment:predict', body: v1([[0.2, 1.5, -0.3]]), expect: [200] },
+  {
+    who: 'api-gateway', what: 'allowed V2 inference', method: 'POST', path: '/v2/models/sentiment/infer',
+    body: JSON.stringify({ inputs: [{ name: 'text_embedding', shape: [1, 3], datatype: 'FP32', data: [0.1, 0.2, 0.3] }] }), expect: [200],
+  },
+  { who: 'web-frontend', what: 'caller with no rule', method: 'POST', path: '/v1/models/sentiment:predict', body: v1([[1]]), expect: [403] },
+  { who: 'compromised', what: 'quarantined workload', method: 'POST', path: '/v1/models/sentiment:predict', body: v1([[1]]), expect: [403] },
+  { who: 'foreign-agent', what: 'other trust domain', method: 'POST', path: '/v1/models/sentiment:predict', body: v1([[1]]), expect: [403] },
+  { who: 'api-gateway', what: 'path traversal', method: 'POST', path: '/v1/models/x%2F..%2F..%2Fadmin:predict', body: v1([[1]]), expect: [403] },
+  { who: 'api-gateway', what: 'dot-dot onto /admin', method: 'POST', path: '/v1/models/../../admin/reload', body: '{}', expect: [403] },
+  { who: 'api-gateway', what: 'oversized tensor (256 KiB)', method: 'POST', path: '/v1/models/sentiment:predict', body: tensor(256 * 1024), expect: [413] },
+  { who: 'batch-scorer', what: 'burst of 8 (budget 5, 1/s)', method: 'POST', path: '/v1/models/fraud:predict', body: v1([[3]]), times: 8, expect: [200, 200, 200, 200, 200, 429, 429, 429] },
+];
+
+function reasonOf(r: Reply): string {
+  const header = r.headers['x-infergate-reason'];
+  if (typeof header === 'string') return header;
+  try {
+    const body = JSON.parse(r.body) as { code?: unknown };
+    if (typeof body.code === 'string') return body.code;
+  } catch {
+    // Not JSON: fall through.
+  }
+  if (r.status === 200) return 'allowed';
+  return r.headers['grpc-status'] ? `grpc-status ${String(r.headers['grpc-status'])}` : '-';
+}
+
+/** Plays every step against Envoy, one mTLS connection per call, as the named workload. */
+export async function playScene(stack: Stack): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const step of STEPS) {
+    const n = step.times ?? 1;
+    for (let i = 0; i < n; i++) {
+      const label = `${step.method} ${step.path.length > 44 ? step.path.slice(0, 41) + '...' : step.path}${n > 1 ? `  (${step.what}, #${i + 1})` : `  (${step.what})`}`;
+      let status = 0;
+      let reason = '';
+      try {
+        const r = await mtlsRequest(stack.ports.envoy, stack.pki.caCert, stack.pki.client(step.who), {
+          method: step.method, path: step.path, body: step.body, headers: { 'content-type': 'application/json' },
+        });
+        status = r.status;
+        reason = reasonOf(r);
+      } catch (err) {
+        reason = `connection failed: ${(err as Error).message}`;
+      }
+      const expected = step.expect[i] ?? step.expect[step.expect.length - 1]!;
+      rows.push({ caller: step.who, request: label, status, reason, expected, ok: status === expected });
+    }
+  }
+  return rows;
+}
+
+export function formatTable(rows: readonly Row[]): string {
+  const head = ['caller', 'request', 'status', 'reason', ''];
+  const cells = rows.map((r) => [r.caller, r.request, String(r.status), r.reason, r.ok ? 'ok' : `EXPECTED ${r.expected}`]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
+}

@@ -1,0 +1,111 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { renderBootstrap, wasmHttpFilter } from '../envoy/bootstrap.js';
+import { startEnvoy, type EnvoyHandle } from '../envoy/envoy-process.js';
+import { makePki, type Pki } from '../envoy/pki.js';
+import { startAuthzProcess, type AuthzProcess } from './authz-process.js';
+import { startModelServer } from './model-server.js';
+
+export const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
+
+/** The example workloads of the scene, each with its own SPIFFE client certificate. */
+export const WORKLOADS = {
+  'api-gateway': 'spiffe://cluster.local/ns/gateway/sa/api-gateway',
+  'web-frontend': 'spiffe://cluster.local/ns/web/sa/frontend',
+  'batch-scorer': 'spiffe://cluster.local/ns/batch/sa/scorer',
+  compromised: 'spiffe://cluster.local/ns/ml/sa/compromised',
+  'foreign-agent': 'spiffe://partner.example/ns/agents/sa/crawler',
+} as const;
+export type Workload = keyof typeof WORKLOADS;
+
+/** Filter limits for the demo, in the filters' own configuration format. */
+export const PAYLOAD_LIMIT = {
+  defaultMaxBytes: 1_048_576,
+  routes: [
+    { prefix: '/v2/models/', maxBytes: 8_388_608 },
+    { path: '/v1/models/*:predict', maxBytes: 65_536 },
+  ],
+  maxResponseBytes: 0,
+};
+export const RATE_LIMIT = {
+  // The caller ext_authz verified and forwarded; it strips any copy a client sends.
+  identity: 'header:x-infergate-caller',
+  default: { perSecond: 20, burst: 40 },
+  callers: [{ match: 'spiffe://cluster.local/ns/batch/*', perSecond: 1, burst: 5 }],
+  unauthenticated: 'deny',
+  maxCallers: 10_000,
+};
+
+export interface Ports {
+  readonly envoy: number;
+  readonly admin: number;
+  readonly authz: number;
+  readonly metrics: number;
+  readonly model: number;
+}
+export const FIXED_PORTS: Ports = { envoy: 10443, admin: 9901, authz: 9191, metrics: 9464, model: 8080 };
+export const EPHEMERAL_PORTS: Ports = { envoy: 0, admin: 0, authz: 0, metrics: 0, model: 0 };
+
+export interface Stack {
+  readonly pki: Pki;
+  readonly ports: Ports;
+  readonly logDir: string;
+  readonly envoy: EnvoyHandle;
+  readonly authz: AuthzProcess;
+  stop(): Promise<void>;
+}
+
+function need(path: string, what: string): string {
+  if (!existsSync(path)) throw new Error(`${path} is missing (${what}): run \`make setup\``);
+  return path;
+}
+
+/** Starts model server, ext-authz and Envoy on loopback, each step announced. */
+export async function startStack(ports: Ports, say: (line: string) => void): Promise<Stack> {
+  const state = join(ROOT, '.demo');
+  const logDir = join(state, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const payloadWasm = need(join(ROOT, 'build/filters/payload-limit.wasm'), 'payload-limit filter');
+  const rateWasm = need(join(ROOT, 'build/filters/rate-limit.wasm'), 'rate-limit filter');
+
+  say('demo CA and SPIFFE client certificates (.demo/pki, made on first run)');
+  const pki = makePki(join(state, 'pki'), WORKLOADS);
+
+  say('sample model server (KServe V1 :predict and V2 /infer)');
+  const model = await startModelServer(ports.model);
+  const stops: Array<() => Promise<void>> = [() => new Promise<void>((r) => (model.server as Server).close(() => r()))];
+  const stop = async (): Promise<void> => {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+  };
+  try {
+    say('infergate-authz (ext_authz gRPC server) with demo/manifest.yaml');
+    const authz = await startAuthzProcess(
+      ['--manifest', join(ROOT, 'demo/manifest.yaml'), '--decision-log', join(logDir, 'decisions.log'), '--log-level', 'info'],
+      `127.0.0.1:${ports.authz}`,
+      `127.0.0.1:${ports.metrics}`,
+    );
+    stops.push(() => authz.stop());
+    say('Envoy with mTLS, ext_authz, rate-limit and payload-limit filters (wasm, V8)');
+    const bootstrap = renderBootstrap({
+      listenerPort: ports.envoy,
+      adminPort: ports.admin,
+      tls: pki,
+      extAuthz: { host: '127.0.0.1', port: authz.port },
+      httpFilters: [wasmHttpFilter('infergate_ratelimit', rateWasm, RATE_LIMIT), wasmHttpFilter('infergate_payload', payloadWasm, PAYLOAD_LIMIT)],
+      upstream: { host: '127.0.0.1', port: model.port },
+    });
+    writeFileSync(join(state, 'envoy.yaml'), bootstrap);
+    const envoy = await startEnvoy(bootstrap, { concurrency: 2 });
+    stops.push(async () => {
+      writeFileSync(join(logDir, 'envoy.log'), envoy.logs());
+      await envoy.stop();
+    });
+    const actual: Ports = { envoy: envoy.listenerPort('ingress'), admin: envoy.adminPort, authz: authz.port, metrics: authz.metricsPort, model: model.port };
+    return { pki, ports: actual, logDir, envoy, authz, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
