@@ -1,0 +1,285 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { connect } from 'node:http2';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderBootstrap, wasmHttpFilter } from '../../envoy/bootstrap.js';
+import { startAuthzProcess, type AuthzProcess } from '../helpers/authz-process.js';
+import { startEnvoy, type EnvoyHandle } from '../helpers/envoy.js';
+import { mtlsRequest, type Reply } from '../helpers/mtls-client.js';
+import { requireBundle } from '../helpers/paths.js';
+import { makePki, type Pki } from '../helpers/pki.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
+import { builtFilter } from '../filters/built.js';
+
+const TD = 'spiffe://cluster.local/ns/e2e/sa/';
+const IDS = { payload: `${TD}payload`, a: `${TD}a`, b: `${TD}b`, many: `${TD}many`, refill: `${TD}refill` };
+type Caller = keyof typeof IDS;
+const HOST = 'model-serving.ml.svc.cluster.local';
+const GRPC_PATH = '/inference.GRPCInferenceService/ModelInfer';
+
+const MANIFEST = `trustDomains: [cluster.local]
+rules:
+  - name: filters-e2e
+    callers: ["spiffe://cluster.local/ns/e2e/*"]
+    methods: [POST]
+    paths: ["/v1/models/*:predict", "/inference.GRPCInferenceService/*"]
+`;
+
+const PAYLOAD = { defaultMaxBytes: 4096, routes: [{ path: '/v1/models/*:predict', maxBytes: 1000 }] };
+const BURST = 10;
+const RATE = {
+  identity: 'peer_certificate',
+  default: { perSecond: 1, burst: BURST },
+  callers: [
+    { match: IDS.payload, perSecond: 1000, burst: 1000 },
+    { match: IDS.refill, perSecond: 1, burst: 2 },
+  ],
+  unauthenticated: 'deny',
+  maxCallers: 1000,
+};
+
+function filters(rate: unknown = RATE, payload: unknown = PAYLOAD): object[] {
+  // Authorization first (added by renderBootstrap), then the per-caller budget, then the size limit.
+  return [wasmHttpFilter('rate_limit', builtFilter('rate-limit'), rate), wasmHttpFilter('payload_limit', builtFilter('payload-limit'), payload)];
+}
+
+describe('proxy-wasm filters in the real Envoy (V8, --concurrency 2, mTLS with SPIFFE certs, after ext_authz)', () => {
+  let dir: string;
+  let pki: Pki;
+  let upstream: Upstream;
+  let authz: AuthzProcess;
+  let envoy: EnvoyHandle;
+  let port: number;
+
+  const post = (who: Caller, path: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<Reply> =>
+    mtlsRequest(port, pki.caCert, pki.client(who), { method: 'POST', path, headers, body, host: HOST });
+  const seen = (path: string) => upstream.requests.filter((r) => r.path === path);
+
+  /** HTTP/1.1 chunked upload, one write per chunk; resolves with the reply even if Envoy answers mid-upload. */
+  function chunked(who: Caller, path: string, chunks: number[]): Promise<Reply> {
+    const c = pki.client(who);
+    return new Promise((resolve, reject) => {
+      const req = request(
+        { host: '127.0.0.1', port, servername: 'localhost', method: 'POST', path, agent: false, timeout: 5000,
+          headers: { host: HOST, 'transfer-encoding': 'chunked' },
+          ca: readFileSync(pki.caCert), cert: readFileSync(c.cert), key: readFileSync(c.key) },
+        (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        },
+      );
+      req.on('error', reject);
+      void (async () => {
+        for (const n of chunks) {
+          if (req.destroyed) return;
+          req.write(Buffer.alloc(n, 0x61));
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        req.end();
+      })();
+    });
+  }
+
+  /** A gRPC call over HTTP/2 (mTLS, ALPN h2) streaming `chunks` without content-length. */
+  function grpcCall(who: Caller, chunks: number[]): Promise<Record<string, string | string[] | undefined>> {
+    const c = pki.client(who);
+    return new Promise((resolve, reject) => {
+      const session = connect(`https://127.0.0.1:${port}`, {
+        ca: readFileSync(pki.caCert), cert: readFileSync(c.cert), key: readFileSync(c.key), servername: 'localhost',
+      });
+      session.on('error', reject);
+      const stream = session.request({ ':method': 'POST', ':path': GRPC_PATH, ':authority': HOST, 'content-type': 'application/grpc', te: 'trailers' });
+      let headers: Record<string, string | string[] | undefined> = {};
+      stream.on('response', (h) => (headers = { ...h }));
+      stream.on('trailers', (t) => (headers = { ...headers, ...t }));
+      const done = () => { session.close(); resolve(headers); };
+      stream.on('close', done);
+      stream.on('error', () => {}); // a reset after the reply is expected; the reply is what we assert on
+      stream.resume();
+      void (async () => {
+        for (const n of chunks) {
+          if (stream.destroyed || stream.closed) return;
+          stream.write(Buffer.alloc(n, 0x62));
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        if (!stream.closed) stream.end();
+      })();
+    });
+  }
+
+  async function stat(name: string): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${envoy.adminPort}/stats?filter=${encodeURIComponent(name)}`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${name}: `));
+    return line ? Number(line.slice(name.length + 2)) : NaN;
+  }
+
+  async function statMatching(re: RegExp): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${envoy.adminPort}/stats`)).text();
+    const line = text.split('\n').find((l) => re.test(l.split(': ')[0] ?? ''));
+    return line ? Number(line.split(': ')[1]) : NaN;
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'infergate-e2e-filters-'));
+    writeFileSync(join(dir, 'manifest.yaml'), MANIFEST);
+    pki = makePki(join(dir, 'pki'), IDS);
+    upstream = await startUpstream('h2c');
+    authz = await startAuthzProcess(['--bundle', requireBundle(), '--manifest', join(dir, 'manifest.yaml'), '--decision-log', join(dir, 'decisions.log')]);
+    envoy = await startEnvoy(
+      renderBootstrap({
+        listenerPort: 0,
+        tls: pki,
+        extAuthz: { host: '127.0.0.1', port: authz.port },
+        httpFilters: filters(),
+        upstream: { host: '127.0.0.1', port: upstream.port, http2: true },
+      }),
+      { concurrency: 2 },
+    );
+    port = envoy.listenerPort('ingress');
+  });
+
+  afterAll(async () => {
+    await envoy?.stop();
+    await authz?.stop();
+    await upstream?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe('payload-limit', () => {
+    it('answers 413 to a content-length over the limit, and no body byte reaches the model server', async () => {
+      const path = '/v1/models/declared-over:predict';
+      const res = await post('payload', path, Buffer.alloc(1001, 0x61));
+      expect(res.status).toBe(413);
+      expect(JSON.parse(res.body)).toEqual({ code: 'payload_too_large', limit: 1000 });
+      expect(seen(path)).toEqual([]);
+    });
+
+    it('lets exactly the limit through, whole', async () => {
+      const path = '/v1/models/exact:predict';
+      const res = await post('payload', path, Buffer.alloc(1000, 0x61));
+      expect(res.status).toBe(200);
+      expect(seen(path).map((r) => r.bodyBytes)).toEqual([1000]);
+    });
+
+    it('answers 413 to a chunked body as soon as it passes the limit', async () => {
+      const path = '/v1/models/chunked-over:predict';
+      const res = await chunked('payload', path, [400, 400, 400, 400, 400]);
+      expect(res.status).toBe(413);
+      expect(JSON.parse(res.body)).toEqual({ code: 'payload_too_large', limit: 1000 });
+      expect(seen(path)).toEqual([]); // the upstream never saw a complete request
+    });
+
+    it('passes a chunked body within the limit', async () => {
+      const path = '/v1/models/chunked-ok:predict';
+      const res = await chunked('payload', path, [400, 400, 200]);
+      expect(res.status).toBe(200);
+      expect(seen(path).map((r) => r.bodyBytes)).toEqual([1000]);
+    });
+
+    it('answers an HTTP/2 gRPC call over the limit with grpc-status 8 (RESOURCE_EXHAUSTED)', async () => {
+      const headers = await grpcCall('payload', [2000, 2000, 2000]);
+      expect(headers[':status']).toBe(200);
+      expect(headers['grpc-status']).toBe('8');
+    });
+
+    it('lets a gRPC call within the limit reach the model server', async () => {
+      const headers = await grpcCall('payload', [2000, 2000]);
+      expect(headers['grpc-status']).toBe('0');
+      expect(seen(GRPC_PATH).map((r) => r.bodyBytes)).toContain(4000);
+    });
+  });
+
+  describe('rate-limit', () => {
+    it('lets a burst from one caller through up to the configured number, then 429 with headers; a second caller is unaffected', async () => {
+      const path = '/v1/models/burst:predict';
+      const started = Date.now();
+      const replies: Reply[] = [];
+      for (let i = 0; i < BURST + 4; i++) replies.push(await post('a', path, '{}'));
+      const elapsedS = (Date.now() - started) / 1000;
+      // at 1 token/s a slow run earns whole extra tokens; none if it takes under a second
+      const refilled = Math.floor(elapsedS * RATE.default.perSecond);
+      const ok = replies.filter((r) => r.status === 200);
+      expect(ok.length).toBeGreaterThanOrEqual(BURST);
+      expect(ok.length).toBeLessThanOrEqual(BURST + refilled);
+      expect(ok[0]!.headers['x-ratelimit-limit']).toBe(String(BURST));
+      expect(ok[0]!.headers['x-ratelimit-remaining']).toBe(String(BURST - 1));
+      const denied = replies.filter((r) => r.status !== 200);
+      expect(denied.length).toBeGreaterThan(0);
+      for (const r of denied) {
+        expect(r.status).toBe(429);
+        expect(r.headers['retry-after']).toBe('1');
+        expect(r.headers['x-ratelimit-limit']).toBe(String(BURST));
+        expect(r.headers['x-ratelimit-remaining']).toBe('0');
+        expect(Number(r.headers['x-ratelimit-reset'])).toBeGreaterThan(0);
+        expect(JSON.parse(r.body)).toMatchObject({ code: 'rate_limited' });
+      }
+      const other = await post('b', path, '{}');
+      expect(other.status).toBe(200);
+      expect(other.headers['x-ratelimit-remaining']).toBe(String(BURST - 1));
+    });
+
+    it('shares one budget across both workers (many concurrent connections from one caller)', async () => {
+      const path = '/v1/models/workers:predict';
+      // Envoy names listener stats after the configured address (port 0 here), hence the pattern.
+      const perWorker = async () => Promise.all([0, 1].map((w) => statMatching(new RegExp(`^listener\\.127\\.0\\.0\\.1_\\d+\\.worker_${w}\\.downstream_cx_total$`))));
+      const before = await perWorker();
+      const started = Date.now();
+      const replies = await Promise.all(Array.from({ length: 3 * BURST }, () => post('many', path, '{}')));
+      const refilled = Math.floor(((Date.now() - started) / 1000) * RATE.default.perSecond);
+      const after = await perWorker();
+      // both workers took connections, yet the caller got one bucket's worth
+      expect(after[0]! - before[0]!).toBeGreaterThan(0);
+      expect(after[1]! - before[1]!).toBeGreaterThan(0);
+      const ok = replies.filter((r) => r.status === 200).length;
+      expect(ok).toBeGreaterThanOrEqual(BURST);
+      expect(ok).toBeLessThanOrEqual(BURST + refilled);
+      expect(replies.filter((r) => r.status === 429).length).toBe(3 * BURST - ok);
+    });
+
+    it('refills the bucket after waiting', async () => {
+      const path = '/v1/models/refill:predict';
+      const first = await Promise.all([1, 2, 3].map(() => post('refill', path, '{}')));
+      expect(first.map((r) => r.status).sort()).toEqual([200, 200, 429]);
+      await new Promise((r) => setTimeout(r, 1100));
+      expect((await post('refill', path, '{}')).status).toBe(200);
+      expect((await post('refill', path, '{}')).status).toBe(429);
+    });
+  });
+
+  it('publishes allowed/rejected/errors counters on /stats and /stats/prometheus', async () => {
+    for (const f of ['payload_limit', 'rate_limit']) {
+      expect(await stat(`wasmcustom.infergate.${f}.allowed`)).toBeGreaterThan(0);
+      expect(await stat(`wasmcustom.infergate.${f}.rejected`)).toBeGreaterThan(0);
+      expect(await stat(`wasmcustom.infergate.${f}.errors`)).toBe(0);
+    }
+    const prom = await (await fetch(`http://127.0.0.1:${envoy.adminPort}/stats/prometheus`)).text();
+    for (const name of ['infergate_payload_limit_allowed', 'infergate_payload_limit_rejected', 'infergate_payload_limit_errors',
+      'infergate_rate_limit_allowed', 'infergate_rate_limit_rejected', 'infergate_rate_limit_errors']) {
+      expect(prom).toMatch(new RegExp(`^# TYPE ${name} counter$`, 'm'));
+    }
+    expect(Number(/^infergate_rate_limit_rejected\{\} (\d+)$/m.exec(prom)?.[1])).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['rate-limit', { ...RATE, identity: 'jwt' }, PAYLOAD, 'rate-limit: rejecting configuration: configuration.identity must be'],
+    ['payload-limit', RATE, { defaultMaxBytes: '1MiB' }, 'payload-limit: rejecting configuration: configuration.defaultMaxBytes must be an integer'],
+  ])('makes Envoy reject the configuration when the %s config is invalid', async (_name, rate, payload, reason) => {
+    const yaml = renderBootstrap({
+      listenerPort: 0,
+      tls: pki,
+      extAuthz: { host: '127.0.0.1', port: authz.port },
+      httpFilters: filters(rate, payload),
+      upstream: { host: '127.0.0.1', port: upstream.port, http2: true },
+    });
+    const err = await startEnvoy(yaml, { concurrency: 2 }).then(
+      async (e) => { await e.stop(); return null; },
+      (e: Error) => e,
+    );
+    expect(err).not.toBeNull();
+    expect(err!.message).toContain('envoy exited');
+    expect(err!.message).toContain(reason);
+  });
+});
