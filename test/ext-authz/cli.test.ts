@@ -60,6 +60,13 @@ describe('the infergate-authz bin (built, run with plain node)', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  it('is what the package bin infergate-authz points at, with a node shebang', async () => {
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { bin: Record<string, string> };
+    expect(`${ROOT}${pkg.bin['infergate-authz']}`).toBe(cli);
+    expect(readFileSync(cli, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+  });
+
   it('prints help and exits 0', () => {
     const r = run(['--help']);
     expect(r.status).toBe(0);
