@@ -26,9 +26,16 @@ export class PayloadLimitStream extends HttpContext {
   constructor(id: u32, readonly config: PayloadConfig, readonly metrics: Metrics) { super(id); }
 
   onRequestHeaders(headerCount: u32, endOfStream: bool): u32 {
-    const path = getHeader(MapType.HTTP_REQUEST_HEADERS, PATH);
-    this.limit = limitFor(this.config.routes, this.config.defaultMaxBytes, path !== null ? path : "");
-    this.grpc = isGrpcContentType(getHeader(MapType.HTTP_REQUEST_HEADERS, CONTENT_TYPE));
+    // Host calls dominate a filter's cost: read :path only when routes need it.
+    if (this.config.routes.length > 0) {
+      const path = getHeader(MapType.HTTP_REQUEST_HEADERS, PATH);
+      this.limit = limitFor(this.config.routes, this.config.defaultMaxBytes, path !== null ? path : "");
+    } else {
+      this.limit = this.config.defaultMaxBytes;
+    }
+    // Request headers stay readable for the whole request, so the content type
+    // is read only when we reject; response-side rejections need it earlier.
+    if (this.config.maxResponseBytes > 0) this.grpc = this.isGrpc();
     const declared = getHeader(MapType.HTTP_REQUEST_HEADERS, CONTENT_LENGTH);
     if (declared !== null) {
       // Envoy validates content-length before filters run; an unparsable one
@@ -87,10 +94,14 @@ export class PayloadLimitStream extends HttpContext {
     if (!this.rejected) incrementCounter(this.metrics.allowed);
   }
 
+  private isGrpc(): bool {
+    return isGrpcContentType(getHeader(MapType.HTTP_REQUEST_HEADERS, CONTENT_TYPE));
+  }
+
   private tooLarge(): u32 {
     this.rejected = true;
     incrementCounter(this.metrics.rejected);
-    const st = reject(413, "infergate_payload_too_large", tooLargeBody(this.limit), [], this.grpc, GRPC_RESOURCE_EXHAUSTED);
+    const st = reject(413, "infergate_payload_too_large", tooLargeBody(this.limit), [], this.isGrpc(), GRPC_RESOURCE_EXHAUSTED);
     if (st != Status.OK) incrementCounter(this.metrics.errors);
     return Action.PAUSE;
   }

@@ -52,8 +52,15 @@ export class BucketTable {
     this.overflowKey = String.UTF8.encode(prefix + "overflow");
   }
 
+  // Encoded keys are cached per VM: at most `slots` small buffers, and no
+  // string building on the request path once a slot has been seen.
+  private readonly keys: Map<u32, ArrayBuffer> = new Map();
+
   private slotKey(slot: u32): ArrayBuffer {
-    return String.UTF8.encode(this.prefix + slot.toString());
+    if (this.keys.has(slot)) return this.keys.get(slot);
+    const key = String.UTF8.encode(this.prefix + slot.toString());
+    this.keys.set(slot, key);
+    return key;
   }
 
   /** Takes a token from `identity`'s bucket, retrying on CAS conflicts up to maxRetries. */

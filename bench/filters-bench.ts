@@ -1,0 +1,258 @@
+// Filters benchmark: what the proxy-wasm filters cost in a real Envoy, against
+// the same Envoy with no filters and with Envoy's native pair
+// (envoy.filters.http.local_ratelimit + envoy.filters.http.buffer), all in
+// one run on one Envoy process (three listeners), driven by wrk.
+//
+//   node dist/bench/filters-bench.js [--duration 10] [--warmup 2] [--rounds 3]
+//        [--connections 32] [--body 1024] [--markdown FILE]
+//
+// bench/filters.sh installs wrk and builds first; run that, not this.
+//
+// Layout on 2 cores: the Envoy under test (concurrency 1) is pinned to CPU 0
+// and is the bottleneck; wrk (1 thread) and a second Envoy that plays the
+// model server (direct_response) share CPU 1. Every request is a POST with a
+// body and content-length, so the payload filter reads the header and counts
+// the body, the buffer filter buffers it, and both rate limiters take a token
+// (budgets are far above the load: nothing is rejected, which the script
+// checks, so we measure the cost of the allowed path). Rounds rotate the
+// order of the three configurations; the median round is reported.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+
+const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
+
+interface Args { duration: number; warmup: number; rounds: number; connections: number; body: number; markdown: string | null }
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { duration: 10, warmup: 2, rounds: 3, connections: 32, body: 1024, markdown: null };
+  for (let i = 0; i < argv.length; i += 2) {
+    const k = argv[i];
+    const v = argv[i + 1];
+    if (v === undefined) throw new Error(`missing value for ${k}`);
+    if (k === '--markdown') a.markdown = v;
+    else if (k === '--duration' || k === '--warmup' || k === '--rounds' || k === '--connections' || k === '--body') a[k.slice(2) as 'duration'] = Number(v);
+    else throw new Error(`unknown option ${k}`);
+  }
+  return a;
+}
+
+function requireCommand(cmd: string, pkg: string): void {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+  } catch {
+    throw new Error(`${cmd} is not installed: apt-get install -y ${pkg} (bench/filters.sh does this when run as root)`);
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const T = {
+  hcm: 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+  router: 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
+  wasm: 'type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm',
+  str: 'type.googleapis.com/google.protobuf.StringValue',
+  lrl: 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
+  buffer: 'type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer',
+};
+
+const BIG = 1_000_000; // tokens and tokens/s: far above what one core can serve
+const MAX_BYTES = 1_048_576;
+
+function wasm(name: string, file: string, config: unknown): object {
+  return {
+    name: 'envoy.filters.http.wasm',
+    typed_config: {
+      '@type': T.wasm,
+      config: {
+        name, root_id: name,
+        vm_config: { vm_id: name, runtime: 'envoy.wasm.runtime.v8', code: { local: { filename: join(ROOT, 'build/filters', file) } } },
+        configuration: { '@type': T.str, value: JSON.stringify(config) },
+        fail_open: false,
+      },
+    },
+  };
+}
+
+const FILTERS: Record<string, object[]> = {
+  none: [],
+  wasm: [
+    // Plain-HTTP listener, so the caller comes from a header (as when ext_authz sets x-infergate-caller).
+    wasm('rate_limit', 'rate-limit.wasm', { identity: 'header:x-infergate-caller', default: { perSecond: BIG, burst: BIG }, maxCallers: 1000 }),
+    wasm('payload_limit', 'payload-limit.wasm', { defaultMaxBytes: MAX_BYTES }),
+  ],
+  native: [
+    {
+      name: 'envoy.filters.http.local_ratelimit',
+      typed_config: {
+        '@type': T.lrl,
+        stat_prefix: 'bench',
+        token_bucket: { max_tokens: BIG, tokens_per_fill: BIG, fill_interval: '1s' },
+        filter_enabled: { runtime_key: 'lrl_enabled', default_value: { numerator: 100, denominator: 'HUNDRED' } },
+        filter_enforced: { runtime_key: 'lrl_enforced', default_value: { numerator: 100, denominator: 'HUNDRED' } },
+        enable_x_ratelimit_headers: 'DRAFT_VERSION_03',
+      },
+    },
+    { name: 'envoy.filters.http.buffer', typed_config: { '@type': T.buffer, max_request_bytes: MAX_BYTES } },
+  ],
+};
+
+function listener(name: string, port: number, filters: object[], route: object): object {
+  return {
+    name,
+    address: { socket_address: { address: '127.0.0.1', port_value: port } },
+    filter_chains: [{
+      filters: [{
+        name: 'envoy.filters.network.http_connection_manager',
+        typed_config: {
+          '@type': T.hcm, stat_prefix: name,
+          route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, ...route }] }] },
+          http_filters: [...filters, { name: 'envoy.filters.http.router', typed_config: { '@type': T.router } }],
+        },
+      }],
+    }],
+  };
+}
+
+function frontConfig(admin: number, ports: Record<string, number>, backend: number): string {
+  return stringify({
+    admin: { address: { socket_address: { address: '127.0.0.1', port_value: admin } } },
+    static_resources: {
+      listeners: Object.entries(FILTERS).map(([name, f]) => listener(name, ports[name]!, f, { route: { cluster: 'backend' } })),
+      clusters: [{
+        name: 'backend', type: 'STATIC', connect_timeout: '1s',
+        load_assignment: { cluster_name: 'backend', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: backend } } } }] }] },
+      }],
+    },
+  });
+}
+
+function backendConfig(admin: number, port: number): string {
+  return stringify({
+    admin: { address: { socket_address: { address: '127.0.0.1', port_value: admin } } },
+    static_resources: { listeners: [listener('backend', port, [], { direct_response: { status: 200, body: { inline_string: 'ok' } } })] },
+  });
+}
+
+function startEnvoyPinned(cpu: number, yaml: string, dir: string, name: string): ChildProcess {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, yaml);
+  const envoy = join(ROOT, '.tools/bin/envoy');
+  if (!existsSync(envoy)) throw new Error(`${envoy} is missing: run make setup`);
+  const child = spawn('taskset', ['-c', String(cpu), envoy, '-c', file, '--disable-hot-restart', '--concurrency', '1', '--log-level', 'error'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return child;
+}
+
+async function waitReady(admin: number): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${admin}/ready`)).status === 200) return;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`envoy (admin ${admin}) did not become ready`);
+}
+
+interface Result { rps: number; p50: number; p99: number; non2xx: number }
+
+function toMs(v: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
+  if (!m) throw new Error(`cannot parse wrk latency ${v}`);
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
+}
+
+function runWrk(port: number, seconds: number, connections: number, script: string): Result {
+  const out = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, `http://127.0.0.1:${port}/v1/models/bench:predict`], { encoding: 'utf8' });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p50 = toMs(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? '');
+  const p99 = toMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '');
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const errors = /Socket errors:.*/.exec(out)?.[0];
+  if (errors) throw new Error(`wrk reported ${errors}`);
+  return { rps, p50, p99, non2xx };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  requireCommand('wrk', 'wrk');
+  requireCommand('taskset', 'util-linux');
+  for (const f of ['payload-limit.wasm', 'rate-limit.wasm']) {
+    if (!existsSync(join(ROOT, 'build/filters', f))) throw new Error(`build/filters/${f} is missing: run filters/build.sh`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'infergate-filters-bench-'));
+  const script = join(dir, 'post.lua');
+  writeFileSync(script, [
+    'wrk.method = "POST"',
+    `wrk.body = string.rep("a", ${args.body})`,
+    'wrk.headers["content-type"] = "application/json"',
+    'wrk.headers["x-infergate-caller"] = "spiffe://cluster.local/ns/bench/sa/client"',
+  ].join('\n'));
+  const ports: Record<string, number> = {};
+  for (const n of Object.keys(FILTERS)) ports[n] = await freePort();
+  const [frontAdmin, backAdmin, backPort] = [await freePort(), await freePort(), await freePort()];
+  const backend = startEnvoyPinned(1, backendConfig(backAdmin, backPort), dir, 'backend');
+  const front = startEnvoyPinned(0, frontConfig(frontAdmin, ports, backPort), dir, 'front');
+  const stop = () => { front.kill('SIGTERM'); backend.kill('SIGTERM'); rmSync(dir, { recursive: true, force: true }); };
+  try {
+    await Promise.all([waitReady(frontAdmin), waitReady(backAdmin)]);
+    const names = Object.keys(FILTERS);
+    const results: Record<string, Result[]> = Object.fromEntries(names.map((n) => [n, []]));
+    console.log(`filters bench: POST ${args.body} B, wrk -t1 -c${args.connections}, ${args.duration}s x ${args.rounds} rounds (+${args.warmup}s warm-up each); envoy under test --concurrency 1 on CPU 0`);
+    for (let r = 0; r < args.rounds; r++) {
+      const order = names.map((_, i) => names[(i + r) % names.length]!);
+      for (const n of order) {
+        runWrk(ports[n]!, args.warmup, args.connections, script);
+        const res = runWrk(ports[n]!, args.duration, args.connections, script);
+        if (res.non2xx > 0) throw new Error(`${n}: ${res.non2xx} non-2xx responses; the bench must measure the allowed path`);
+        results[n]!.push(res);
+        console.log(`  round ${r + 1} ${n.padEnd(6)} ${res.rps.toFixed(0).padStart(7)} req/s  p50 ${res.p50.toFixed(2)} ms  p99 ${res.p99.toFixed(2)} ms`);
+      }
+    }
+    const summary = Object.fromEntries(names.map((n) => [n, {
+      rps: median(results[n]!.map((x) => x.rps)), p50: median(results[n]!.map((x) => x.p50)), p99: median(results[n]!.map((x) => x.p99)),
+    }])) as Record<string, { rps: number; p50: number; p99: number }>;
+    const none = summary.none!;
+    const w = summary.wasm!;
+    const nat = summary.native!;
+    const label: Record<string, string> = { none: 'no filters', wasm: 'wasm rate-limit + payload-limit', native: 'native local_ratelimit + buffer' };
+    const rows = names.map((n) => {
+      const s = summary[n]!;
+      return `| ${label[n]} | ${s.rps.toFixed(0)} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${(s.rps / none.rps).toFixed(3)} |`;
+    });
+    const throughputVsNone = w.rps / none.rps;
+    const throughputVsNative = w.rps / nat.rps;
+    const table = [
+      '| configuration | req/s (median) | p50 ms | p99 ms | throughput vs no filters |',
+      '|---|---:|---:|---:|---:|',
+      ...rows,
+      '',
+      `wasm vs no filters: throughput ${(throughputVsNone * 100).toFixed(1)}% (cost ${((1 - throughputVsNone) * 100).toFixed(1)}%, target <= 15%: ${throughputVsNone >= 0.85 ? 'met' : 'MISSED'}), p50 x${(w.p50 / none.p50).toFixed(2)}, p99 x${(w.p99 / none.p99).toFixed(2)}`,
+      `wasm vs native:     throughput ${(throughputVsNative * 100).toFixed(1)}% (target >= 90%: ${throughputVsNative >= 0.9 ? 'met' : 'MISSED'}), p50 x${(w.p50 / nat.p50).toFixed(2)}, p99 x${(w.p99 / nat.p99).toFixed(2)}`,
+    ].join('\n');
+    console.log('\n' + table);
+    if (args.markdown) writeFileSync(args.markdown, table + '\n');
+  } finally {
+    stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`filters bench: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
