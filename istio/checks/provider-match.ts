@@ -1,0 +1,50 @@
+import { asArray, isRecord, resourceId } from './resource-id.js';
+
+/**
+ * Every CUSTOM policy names an extension provider that the mesh config
+ * defines (an unknown provider makes istiod install a deny-all RBAC filter
+ * instead), the provider is a gRPC ext_authz entry with only the fields Istio
+ * knows and failOpen false, and no workload selector is claimed by two
+ * different providers (Istio allows one provider per workload).
+ */
+
+const GRPC_FIELDS = new Set(['service', 'port', 'timeout', 'failOpen', 'clearRouteCache', 'statusOnError', 'includeRequestBodyInCheck']);
+
+export function extensionProviders(meshConfigOverlay: unknown): Record<string, unknown>[] {
+  const spec = isRecord(meshConfigOverlay) && isRecord(meshConfigOverlay.spec) ? meshConfigOverlay.spec : {};
+  const mesh = isRecord(spec.meshConfig) ? spec.meshConfig : {};
+  return asArray(mesh.extensionProviders).filter(isRecord);
+}
+
+export function providerErrors(resources: readonly unknown[], meshConfigOverlay: unknown): string[] {
+  const errors: string[] = [];
+  const providers = new Map<string, Record<string, unknown>>();
+  for (const p of extensionProviders(meshConfigOverlay)) {
+    const name = typeof p.name === 'string' ? p.name : '';
+    const grpc = p.envoyExtAuthzGrpc;
+    if (!isRecord(grpc)) {
+      errors.push(`extension provider "${name}": expected envoyExtAuthzGrpc`);
+      continue;
+    }
+    for (const k of Object.keys(grpc)) if (!GRPC_FIELDS.has(k)) errors.push(`extension provider "${name}": envoyExtAuthzGrpc has no field "${k}"`);
+    if (typeof grpc.service !== 'string' || grpc.service === '') errors.push(`extension provider "${name}": service is required`);
+    if (typeof grpc.port !== 'number') errors.push(`extension provider "${name}": port is required`);
+    if (grpc.failOpen !== false) errors.push(`extension provider "${name}": failOpen must be false (fail closed)`);
+    providers.set(name, grpc);
+  }
+  const claimed = new Map<string, string>();
+  for (const r of resources) {
+    if (!isRecord(r) || r.kind !== 'AuthorizationPolicy') continue;
+    const spec = isRecord(r.spec) ? r.spec : {};
+    if (spec.action !== 'CUSTOM') continue;
+    const name = isRecord(spec.provider) && typeof spec.provider.name === 'string' ? spec.provider.name : '';
+    if (!providers.has(name)) errors.push(`${resourceId(r)}: provider "${name}" is not an extension provider in the mesh config`);
+    const ns = isRecord(r.metadata) ? String(r.metadata.namespace) : '';
+    const selector = isRecord(spec.selector) ? JSON.stringify(spec.selector.matchLabels ?? {}) : '{}';
+    const key = `${ns} ${selector}`;
+    const other = claimed.get(key);
+    if (other !== undefined && other !== name) errors.push(`${resourceId(r)}: workload already uses provider "${other}"; Istio allows one per workload`);
+    claimed.set(key, name);
+  }
+  return errors;
+}

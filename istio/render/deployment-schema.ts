@@ -1,0 +1,225 @@
+import { z } from 'zod';
+import { issueError } from './issue-message.js';
+
+/**
+ * The `deployment` section of infergate.yaml: how `infergate render` installs
+ * infergate in an Istio mesh. Validated as strictly as the access manifest
+ * (unknown keys are errors), because a misspelt limit that silently falls back
+ * to a default is a security bug. The filter configs mirror exactly what the
+ * proxy-wasm filters accept in on_configure (filters/*\/config.ts), so a config
+ * Envoy would reject is caught here, before anything reaches a cluster.
+ */
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_PREFIX = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+// Proto JSON Duration (meshConfig is proto, not a CRD): seconds with an "s" suffix.
+const DURATION = /^[0-9]{1,5}(\.[0-9]{1,9})?s$/;
+const CPU = /^([1-9][0-9]{0,5}m|[0-9]{1,3}(\.[0-9]{1,3})?)$/;
+const MEMORY = /^[1-9][0-9]{0,5}(Ki|Mi|Gi)$/;
+// The filters' own bounds (filters/*/config.ts).
+const MAX_BYTES = 1125899906842624;
+const MAX_RATE = 1_000_000;
+
+function labelKeyError(k: string): string | null {
+  const slash = k.indexOf('/');
+  const prefix = slash >= 0 ? k.slice(0, slash) : null;
+  const name = slash >= 0 ? k.slice(slash + 1) : k;
+  if (prefix !== null && !LABEL_PREFIX.test(prefix)) return `bad label key "${k}": prefix must be a DNS subdomain`;
+  if (!LABEL_NAME.test(name)) return `bad label key "${k}": name must be 1-63 letters, digits, "-", "_", "." starting and ending alphanumeric`;
+  return null;
+}
+
+const dnsLabel = (what: string) => z.string().refine((s) => DNS_LABEL.test(s), { message: `bad ${what}: use a DNS label (lowercase letters, digits, "-", at most 63)` });
+
+const Selector = z
+  .record(z.string(), z.string())
+  .superRefine((labels, ctx) => {
+    const keys = Object.keys(labels);
+    if (keys.length === 0) ctx.addIssue({ code: 'custom', message: 'must not be empty: an empty selector would protect every workload in the namespace', path: [] });
+    for (const k of keys) {
+      const err = labelKeyError(k);
+      if (err !== null) ctx.addIssue({ code: 'custom', message: err, path: [k] });
+      else if (!LABEL_VALUE.test(labels[k]!)) ctx.addIssue({ code: 'custom', message: `bad label value "${labels[k]}"`, path: [k] });
+    }
+  });
+
+const Workload = z.strictObject({
+  /** Names the rendered per-workload resources: infergate-<name>. */
+  name: dnsLabel('workload name'),
+  namespace: dnsLabel('namespace'),
+  /** matchLabels of the pods to protect. */
+  selector: Selector,
+  /** Only these ports are gated (default: every port of the workload). */
+  ports: z.array(z.number().int().min(1).max(65535)).min(1).optional(),
+});
+
+const Resources = z.strictObject({
+  cpu: z.string().refine((s) => CPU.test(s), { message: 'bad cpu quantity: use millicores like "250m" or cores like "1"' }),
+  memory: z.string().refine((s) => MEMORY.test(s), { message: 'bad memory quantity: use Ki, Mi or Gi, like "256Mi"' }),
+});
+
+const Server = z.strictObject({
+  image: z.string().refine((s) => /^[a-z0-9][a-z0-9._\/:-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$/.test(s) && !s.endsWith(':latest'), {
+    message: 'bad image: pin a tag (not latest) or a sha256 digest',
+  }),
+  // At least 2: the PodDisruptionBudget keeps one up, and with one replica it would block every node drain.
+  replicas: z.number().int().min(2).max(100).optional(),
+  resources: z.strictObject({ requests: Resources, limits: Resources }).optional(),
+  /** Passes --dry-run: every request is allowed, would-be denials are logged and counted. */
+  dryRun: z.boolean().optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).optional(),
+});
+
+const Provider = z.strictObject({
+  name: dnsLabel('provider name').optional(),
+  /** Istio's default is 600s: far too long for a check on every inference call. */
+  timeout: z.string().refine((s) => DURATION.test(s), { message: 'bad timeout: use seconds with an "s" suffix, like "0.5s"' }).optional(),
+  /** HTTP status when the server cannot be reached (Istio default 403). */
+  statusOnError: z.enum(['403', '500', '503']).optional(),
+});
+
+const PayloadRoute = z
+  .strictObject({
+    prefix: z.string().optional(),
+    path: z.string().optional(),
+    maxBytes: z.number().int().min(0).max(MAX_BYTES),
+  })
+  .superRefine((r, ctx) => {
+    if ((r.prefix === undefined) === (r.path === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'needs exactly one of "prefix" or "path"', path: [] });
+      return;
+    }
+    const key = r.prefix !== undefined ? 'prefix' : 'path';
+    const pattern = (r.prefix ?? r.path)!;
+    if (!pattern.startsWith('/')) ctx.addIssue({ code: 'custom', message: 'pattern must start with /', path: [key] });
+    else if (key === 'prefix' && pattern.includes('*')) ctx.addIssue({ code: 'custom', message: '"prefix" takes no wildcard; use "path"', path: [key] });
+  });
+
+export const PayloadLimitConfig = z.strictObject({
+  defaultMaxBytes: z.number().int().min(0).max(MAX_BYTES),
+  routes: z.array(PayloadRoute).optional(),
+  maxResponseBytes: z.number().int().min(0).max(MAX_BYTES).optional(),
+});
+
+const limitFields = { perSecond: z.number().int().min(1).max(MAX_RATE), burst: z.number().int().min(1).max(MAX_RATE) };
+
+export const RateLimitConfig = z.strictObject({
+  identity: z.string().refine((s) => s === 'peer_certificate' || /^header:.+$/.test(s), { message: 'identity must be "peer_certificate" or "header:<name>"' }),
+  default: z.strictObject(limitFields),
+  callers: z
+    .array(
+      z.strictObject({
+        match: z.string().refine((m) => m.length > 0 && m !== '*' && (!m.includes('*') || m.indexOf('*') === m.length - 1), {
+          message: 'match must be an identity, or a prefix ending in a single trailing *',
+        }),
+        ...limitFields,
+      }),
+    )
+    .optional(),
+  unauthenticated: z.enum(['deny', 'allow']).optional(),
+  maxCallers: z.number().int().min(1).max(MAX_RATE).optional(),
+  failureMode: z.enum(['deny', 'allow']).optional(),
+});
+
+const wasmUrl = z.string().refine((s) => /^(oci|https|file):\/\/\S+$/.test(s), { message: 'bad url: use oci://, https:// or file://' });
+const sha256 = z.string().refine((s) => /^[0-9a-f]{64}$/.test(s), { message: 'bad sha256: 64 lowercase hex digits' });
+
+const filter = <T extends z.ZodType>(config: T) =>
+  z.strictObject({
+    /** WasmPlugin url; default file://<moduleDir>/<filter>.wasm, the same file the EnvoyFilter form loads. */
+    url: wasmUrl.optional(),
+    sha256: sha256.optional(),
+    config,
+  });
+
+const Filters = z.strictObject({
+  /** Where the .wasm modules sit inside each protected pod's istio-proxy container. */
+  moduleDir: z.string().refine((s) => /^\/[A-Za-z0-9._\/-]*[^\/]$/.test(s), { message: 'bad moduleDir: an absolute path without a trailing /' }).optional(),
+  payloadLimit: filter(PayloadLimitConfig).optional(),
+  rateLimit: filter(RateLimitConfig).optional(),
+});
+
+export const DeploymentSchema = z
+  .strictObject({
+    /** Namespace of the ext_authz server. */
+    namespace: dnsLabel('namespace'),
+    server: Server,
+    provider: Provider.optional(),
+    workloads: z.array(Workload).min(1),
+    filters: Filters.optional(),
+  })
+  .superRefine((d, ctx) => {
+    const seen = new Map<string, number>();
+    d.workloads.forEach((w, i) => {
+      const first = seen.get(w.name);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', message: `duplicate workload name "${w.name}", first used at workloads[${first}]`, path: ['workloads', i, 'name'] });
+      seen.set(w.name, i);
+      // The server's own sidecar would have to ask the server whether it may reach the server.
+      if (w.namespace === d.namespace) {
+        ctx.addIssue({ code: 'custom', message: `workload namespace "${w.namespace}" is the ext_authz server's namespace; protect workloads elsewhere`, path: ['workloads', i, 'namespace'] });
+      }
+    });
+  });
+
+export type DeploymentInput = z.infer<typeof DeploymentSchema>;
+export type Workload = z.infer<typeof Workload>;
+export type PayloadLimit = z.infer<typeof PayloadLimitConfig>;
+export type RateLimit = z.infer<typeof RateLimitConfig>;
+
+export interface FilterSpec<C> {
+  url: string;
+  sha256: string | null;
+  config: C;
+}
+
+/** The deployment with every default filled in: renderers never guess. */
+export interface Deployment {
+  namespace: string;
+  server: {
+    image: string;
+    replicas: number;
+    resources: { requests: { cpu: string; memory: string }; limits: { cpu: string; memory: string } };
+    dryRun: boolean;
+    logLevel: string;
+  };
+  provider: { name: string; timeout: string; statusOnError: string | null };
+  workloads: Workload[];
+  filters: {
+    moduleDir: string;
+    payloadLimit: FilterSpec<PayloadLimit> | null;
+    rateLimit: FilterSpec<RateLimit> | null;
+  };
+}
+
+export const DEFAULTS = {
+  replicas: 2,
+  resources: { requests: { cpu: '250m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+  providerName: 'infergate',
+  timeout: '0.5s',
+  moduleDir: '/var/local/lib/wasm-filters',
+} as const;
+
+/** Validates the `deployment` value of `file` and fills in defaults; errors are ManifestErrors. */
+export function parseDeployment(value: unknown, file: string): Deployment {
+  const parsed = DeploymentSchema.safeParse(value, { reportInput: true });
+  if (!parsed.success) throw issueError(file, parsed.error.issues, ['deployment']);
+  const d = parsed.data;
+  const moduleDir = d.filters?.moduleDir ?? DEFAULTS.moduleDir;
+  const spec = <C>(f: { url?: string; sha256?: string; config: C } | undefined, name: string): FilterSpec<C> | null =>
+    f === undefined ? null : { url: f.url ?? `file://${moduleDir}/${name}.wasm`, sha256: f.sha256 ?? null, config: f.config };
+  return {
+    namespace: d.namespace,
+    server: {
+      image: d.server.image,
+      replicas: d.server.replicas ?? DEFAULTS.replicas,
+      resources: d.server.resources ?? structuredClone(DEFAULTS.resources),
+      dryRun: d.server.dryRun ?? false,
+      logLevel: d.server.logLevel ?? 'info',
+    },
+    provider: { name: d.provider?.name ?? DEFAULTS.providerName, timeout: d.provider?.timeout ?? DEFAULTS.timeout, statusOnError: d.provider?.statusOnError ?? null },
+    workloads: d.workloads,
+    filters: { moduleDir, payloadLimit: spec(d.filters?.payloadLimit, 'payload-limit'), rateLimit: spec(d.filters?.rateLimit, 'rate-limit') },
+  };
+}

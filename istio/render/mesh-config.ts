@@ -1,0 +1,41 @@
+import type { Deployment } from './deployment-schema.js';
+import { GRPC_PORT, type Resource, serverHost } from './names.js';
+
+/**
+ * The meshConfig addition as an IstioOperator overlay (`istioctl install -f`;
+ * with Helm, the same `meshConfig` block goes into istiod's values). The
+ * provider is gRPC: Envoy then sends every request header, and the server
+ * sets and strips headers itself through the CheckResponse.
+ */
+
+export function extensionProvider(d: Deployment): Record<string, unknown> {
+  return {
+    name: d.provider.name,
+    envoyExtAuthzGrpc: {
+      service: serverHost(d),
+      port: GRPC_PORT,
+      timeout: d.provider.timeout,
+      // Fail closed: if the server cannot answer, the request is denied, never let through unchecked.
+      failOpen: false,
+      ...(d.provider.statusOnError !== null ? { statusOnError: d.provider.statusOnError } : {}),
+    },
+  };
+}
+
+export function meshConfig(d: Deployment): Resource {
+  return {
+    apiVersion: 'install.istio.io/v1alpha1',
+    kind: 'IstioOperator',
+    metadata: { name: 'infergate', namespace: 'istio-system' },
+    spec: {
+      meshConfig: {
+        extensionProviders: [extensionProvider(d)],
+        defaultConfig: {
+          // Istio sidecars drop stats outside a small default set; this keeps the
+          // filters' counters (wasmcustom.infergate.*) that the rate-limit alert reads.
+          proxyStatsMatcher: { inclusionRegexps: ['.*infergate\\.(payload_limit|rate_limit)\\..*'] },
+        },
+      },
+    },
+  };
+}
