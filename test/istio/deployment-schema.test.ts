@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { ManifestError } from '../../ext-authz/src/manifest.js';
+import { DEFAULTS } from '../../istio/render/deployment-schema.js';
+import { parseRenderInput } from '../../istio/render/load-input.js';
+import { exampleInput, variantText } from './helpers/example.js';
+
+// One edit per error, each with the exact message an operator sees: same `<file>: <what> (<where>)` style as the access manifest.
+const CASES: Array<[string, (d: Record<string, any>) => void, string]> = [
+  ['unknown top key', (d) => { d.namespaces = 'x'; }, 'unknown key "namespaces" (deployment)'],
+  ['misspelt key beats the missing one', (d) => { d.workload = d.workloads; delete d.workloads; }, 'unknown key "workload" (deployment)'],
+  ['missing namespace', (d) => { delete d.namespace; }, 'missing required key "namespace" (deployment)'],
+  ['bad namespace', (d) => { d.namespace = 'Infergate'; }, 'bad namespace: use a DNS label (lowercase letters, digits, "-", at most 63) (deployment.namespace)'],
+  ['unpinned image', (d) => { d.server.image = 'ghcr.io/infergate/infergate-authz:latest'; }, 'bad image: pin a tag (not latest) or a sha256 digest (deployment.server.image)'],
+  ['untagged image', (d) => { d.server.image = 'ghcr.io/infergate/infergate-authz'; }, 'bad image: pin a tag (not latest) or a sha256 digest (deployment.server.image)'],
+  ['one replica', (d) => { d.server.replicas = 1; }, 'must be at least 2 (deployment.server.replicas)'],
+  ['bad cpu', (d) => { d.server.resources.limits.cpu = '1 core'; }, 'bad cpu quantity: use millicores like "250m" or cores like "1" (deployment.server.resources.limits.cpu)'],
+  ['bad memory', (d) => { d.server.resources.requests.memory = '128MB'; }, 'bad memory quantity: use Ki, Mi or Gi, like "256Mi" (deployment.server.resources.requests.memory)'],
+  ['bad timeout', (d) => { d.provider.timeout = '500ms'; }, 'bad timeout: use seconds with an "s" suffix, like "0.5s" (deployment.provider.timeout)'],
+  ['no workloads', (d) => { d.workloads = []; }, 'must not be empty (deployment.workloads)'],
+  ['empty selector', (d) => { d.workloads[0].selector = {}; }, 'must not be empty: an empty selector would protect every workload in the namespace (deployment.workloads[0].selector)'],
+  ['bad label key', (d) => { d.workloads[0].selector = { 'bad key': 'x' }; }, 'bad label key "bad key": name must be 1-63 letters, digits, "-", "_", "." starting and ending alphanumeric (deployment.workloads[0].selector.bad key)'],
+  ['duplicate workload', (d) => { d.workloads[1].name = 'model-serving'; }, 'duplicate workload name "model-serving", first used at workloads[0] (deployment.workloads[1].name)'],
+  ['workload in server namespace', (d) => { d.workloads[0].namespace = 'infergate-system'; }, 'workload namespace "infergate-system" is the ext_authz server\'s namespace; protect workloads elsewhere (deployment.workloads[0].namespace)'],
+  ['bad port', (d) => { d.workloads[1].ports = [0]; }, 'must be at least 1 (deployment.workloads[1].ports[0])'],
+  ['unknown payload key', (d) => { d.filters.payloadLimit.config.maxBytes = 1; }, 'unknown key "maxBytes" (deployment.filters.payloadLimit.config)'],
+  ['route with prefix and path', (d) => { d.filters.payloadLimit.config.routes[0].path = '/x'; }, 'needs exactly one of "prefix" or "path" (deployment.filters.payloadLimit.config.routes[0])'],
+  ['prefix with wildcard', (d) => { d.filters.payloadLimit.config.routes[0].prefix = '/v2/*'; }, '"prefix" takes no wildcard; use "path" (deployment.filters.payloadLimit.config.routes[0].prefix)'],
+  ['negative limit', (d) => { d.filters.payloadLimit.config.defaultMaxBytes = -1; }, 'must be at least 0 (deployment.filters.payloadLimit.config.defaultMaxBytes)'],
+  ['fractional limit', (d) => { d.filters.payloadLimit.config.defaultMaxBytes = 1.5; }, 'expected int, got number (deployment.filters.payloadLimit.config.defaultMaxBytes)'],
+  ['bad identity', (d) => { d.filters.rateLimit.config.identity = 'spiffe'; }, 'identity must be "peer_certificate" or "header:<name>" (deployment.filters.rateLimit.config.identity)'],
+  ['missing default limit', (d) => { delete d.filters.rateLimit.config.default; }, 'missing required key "default" (deployment.filters.rateLimit.config)'],
+  ['zero rate', (d) => { d.filters.rateLimit.config.default.perSecond = 0; }, 'must be at least 1 (deployment.filters.rateLimit.config.default.perSecond)'],
+  ['bad caller match', (d) => { d.filters.rateLimit.config.callers[1].match = 'spiffe://cluster.local/*/sa/x'; }, 'match must be an identity, or a prefix ending in a single trailing * (deployment.filters.rateLimit.config.callers[1].match)'],
+  ['bad unauthenticated', (d) => { d.filters.rateLimit.config.unauthenticated = 'limit'; }, 'expected one of "deny", "allow" (deployment.filters.rateLimit.config.unauthenticated)'],
+  ['bad wasm url', (d) => { d.filters.rateLimit.url = 'ghcr.io/x:1'; }, 'bad url: use oci://, https:// or file:// (deployment.filters.rateLimit.url)'],
+  ['bad sha256', (d) => { d.filters.rateLimit.sha256 = 'ABC'; }, 'bad sha256: 64 lowercase hex digits (deployment.filters.rateLimit.sha256)'],
+];
+
+describe('deployment section validation', () => {
+  it.each(CASES)('rejects %s with an exact message', (_name, edit, message) => {
+    const text = variantText(edit);
+    expect(() => parseRenderInput(text, 'infergate.yaml')).toThrow(new ManifestError('infergate.yaml', message.replace(/ \(([^()]*)\)$/, ''), message.match(/\(([^()]*)\)$/)![1]!));
+  });
+
+  it('reports access-manifest errors exactly as the server does', () => {
+    const text = variantText(() => {}).replace('action: deny', 'action: block');
+    expect(() => parseRenderInput(text, 'infergate.yaml')).toThrow('infergate.yaml: expected one of "allow", "deny" (rules[1].action)');
+  });
+
+  it('requires a deployment section', () => {
+    const text = 'trustDomains: [cluster.local]\nrules: []\n';
+    expect(() => parseRenderInput(text, 'm.yaml')).toThrow('m.yaml: missing required key "deployment" (top level)');
+  });
+
+  it('gives YAML errors with the line', () => {
+    expect(() => parseRenderInput('trustDomains: [a\nrules: []\n', 'm.yaml')).toThrow(/^m\.yaml: invalid YAML: .* \(line \d\)$/);
+  });
+
+  it('fills in defaults', () => {
+    const text = variantText((d) => {
+      delete d.server.replicas;
+      delete d.server.resources;
+      delete d.provider;
+      delete d.filters.payloadLimit.url;
+    });
+    const { deployment } = parseRenderInput(text, 'infergate.yaml');
+    expect(deployment.server).toEqual({ image: 'ghcr.io/infergate/infergate-authz:0.1.0', replicas: 2, resources: DEFAULTS.resources, dryRun: false, logLevel: 'info' });
+    expect(deployment.provider).toEqual({ name: 'infergate', timeout: '0.5s', statusOnError: null });
+    expect(deployment.filters.payloadLimit?.url).toBe('file:///var/local/lib/wasm-filters/payload-limit.wasm');
+  });
+
+  it('keeps the access part, comments included, and drops the deployment section from what the server reads', () => {
+    const input = exampleInput();
+    expect(input.accessManifest).toContain('# infergate.yaml: one file for who may call which model API');
+    expect(input.accessManifest).not.toMatch(/^deployment:/m);
+    expect(input.accessManifest).not.toContain('workloads');
+    expect(input.accessManifest).toContain('paths: ["/v1/models/*:predict", "/v2/models/*/infer"]');
+    expect(input.policy.rules.map((r) => r.name)).toEqual(['gateway-predicts', 'no-admin', 'batch-reads', 'mesh-probes']);
+  });
+});

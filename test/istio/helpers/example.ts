@@ -1,0 +1,28 @@
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { parseRenderInput, type RenderInput } from '../../../istio/render/load-input.js';
+import { ROOT } from '../../helpers/paths.js';
+
+export const EXAMPLE_INPUT = `${ROOT}istio/example/infergate.yaml`;
+export const RENDERED_DIR = `${ROOT}istio/rendered`;
+
+export function exampleText(): string {
+  return readFileSync(EXAMPLE_INPUT, 'utf8');
+}
+
+export function exampleInput(): RenderInput {
+  return parseRenderInput(exampleText(), 'infergate.yaml');
+}
+
+/** The example with one edit to its deployment section (`set` gets the parsed deployment value to change). */
+export function variantText(edit: (deployment: Record<string, any>) => void): string {
+  const doc = parseDocument(exampleText());
+  const js = doc.toJS() as Record<string, any>;
+  edit(js.deployment);
+  doc.set('deployment', js.deployment);
+  return doc.toString();
+}
+
+export function variantInput(edit: (deployment: Record<string, any>) => void): RenderInput {
+  return parseRenderInput(variantText(edit), 'infergate.yaml');
+}
