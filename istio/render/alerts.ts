@@ -56,16 +56,17 @@ export function alertRules(d: Deployment): AlertRule[] {
     },
     {
       alert: 'InfergateCallerTrafficAnomaly',
-      // A caller sending over 1 request/s to a service at more than 3x its rate of the hour
-      // before, or with no traffic there the hour before (a new edge). `unless` rather than `>`
-      // so that a missing baseline counts as zero instead of silencing the alert.
-      expr: `(${byEdge} (rate(${all}[5m])) > 1) unless (${byEdge} (rate(${all}[5m])) <= 3 * ${byEdge} (rate(${all}[1h] offset 5m)))`,
+      // A caller sending over 1 request/s to a service at more than 3x its rate an hour
+      // earlier (the hour before last, so a surge does not raise its own baseline for an
+      // hour), or with no traffic there then (a new edge). `unless` rather than `>` so that a
+      // missing baseline counts as zero instead of silencing the alert.
+      expr: `(${byEdge} (rate(${all}[5m])) > 1) unless (${byEdge} (rate(${all}[5m])) <= 3 * ${byEdge} (rate(${all}[1h] offset 1h)))`,
       for: '10m',
       labels: { severity: 'warning' },
       annotations: {
         summary: 'Unusual traffic volume from {{ $labels.source_principal }} to {{ $labels.destination_service }}',
         description:
-          '{{ $labels.source_principal }} sends {{ $value | humanize }} requests/s to {{ $labels.destination_service }}, over 3 times its rate of the previous hour (or a new caller-service edge).',
+          '{{ $labels.source_principal }} sends {{ $value | humanize }} requests/s to {{ $labels.destination_service }}, over 3 times its rate an hour earlier (or on a caller-service edge that had no traffic then).',
       },
     },
     {
