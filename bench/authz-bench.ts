@@ -1,0 +1,630 @@
+// ext-authz benchmark: drives envoy.service.auth.v3.Authorization/Check with
+// ghz (a real, separate load generator) against infergate-authz in several
+// configurations and against a bare grpc-js server that always allows
+// (bench/allow-all-server.ts), all in the same run, and prints throughput and
+// p50/p99/p99.9 latency with ratios against that baseline.
+//
+//   node dist/bench/authz-bench.js [--ghz PATH] [--rounds 4] [--duration 4]
+//        [--rate-duration 3] [--rate 1000] [--warmup 3] [--concurrency 32]
+//        [--connections 2] [--pin on|off] [--clean-threshold 10]
+//        [--only NAME,NAME] [--markdown FILE] [--json FILE]
+//
+// bench/run.sh installs ghz and builds dist/ first; run that, not this.
+//
+// Every configuration gets its own server process (pinned to CPU 0). All of
+// them are started, checked to allow the request, and warmed up for
+// --warmup seconds (discarded). Then --rounds rounds visit each server in
+// turn, so slow drift or a burst of other load on the machine spreads over
+// all configurations instead of landing on one. Each visit has two phases,
+// driven by ghz (pinned to CPU 1, GOMAXPROCS 1):
+//   saturation  closed loop, --concurrency in-flight calls over --connections
+//               HTTP/2 connections for --duration seconds: max throughput,
+//               and the latency that comes with it (mostly queueing);
+//   fixed rate  --rate calls/s for --rate-duration seconds, below every
+//               configuration's capacity: the service latency an Envoy
+//               under moderate load would see.
+// Percentiles are computed here from every call ghz records (its JSON
+// `details`; ghz's own latencyDistribution stops at p99), over OK calls only,
+// per round; the table shows the median across rounds. ghz times each call
+// from send to response, so stalls are not corrected for coordinated
+// omission. CPU use during each phase is read from /proc (server, and all
+// busy time per CPU) and bash's `times` (ghz); what is left is other work on
+// the machine. Rounds where that exceeds --clean-threshold % of the server's
+// or ghz's CPU are left out of the medians when at least one round is clean.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { authorizationClient } from '../ext-authz/src/protos.js';
+
+const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
+const CLI = join(ROOT, 'dist/ext-authz/src/cli.js');
+const BASELINE = join(ROOT, 'dist/bench/allow-all-server.js');
+const MANIFEST = join(ROOT, 'test/fixtures/manifests/example.yaml');
+const CALL = 'envoy.service.auth.v3.Authorization/Check';
+
+/** An allowed request under the example manifest (rule gateway-predicts). */
+function checkRequest(path: string): object {
+  return {
+    attributes: {
+      source: { principal: 'spiffe://cluster.local/ns/gateway/sa/api-gateway' },
+      request: {
+        http: {
+          method: 'POST',
+          path,
+          host: 'model-serving.ml.svc.cluster.local',
+          headers: { ':path': path },
+        },
+      },
+    },
+  };
+}
+const FIXED_PATH = '/v1/models/bert:predict';
+
+interface Scenario {
+  name: string;
+  what: string;
+  baseline?: boolean;
+  /** Extra infergate-authz flags (ignored for the baseline). */
+  flags?: (tmp: string) => string[];
+  /** Distinct path per call: `{{.RequestNumber}}` is expanded by ghz; RUN makes it unique per phase. */
+  distinct?: boolean;
+  decisionLogFile?: boolean;
+}
+
+const SCENARIOS: Scenario[] = [
+  { name: 'baseline', what: 'bare grpc-js server, always allows', baseline: true },
+  { name: 'hit', what: 'infergate, same request repeated: decision cache answers' },
+  { name: 'miss-distinct', what: 'infergate, distinct path per call: cache misses, policy wasm every call', distinct: true },
+  { name: 'miss-nocache', what: 'infergate --cache-size 0, same request: policy wasm every call', flags: () => ['--cache-size', '0'] },
+  {
+    name: 'hit-declog',
+    what: 'as "hit", with the decision log written to a file',
+    decisionLogFile: true,
+    flags: (tmp) => ['--decision-log', join(tmp, 'decisions.log')],
+  },
+];
+
+interface Opts {
+  ghz: string;
+  duration: number;
+  warmup: number;
+  rateDuration: number;
+  rate: number;
+  concurrency: number;
+  connections: number;
+  pin: boolean;
+  rounds: number;
+  cleanThreshold: number;
+  only: string[] | null;
+  markdown: string | null;
+  json: string | null;
+}
+
+function parseOpts(): Opts {
+  const { values } = parseArgs({
+    strict: true,
+    options: {
+      ghz: { type: 'string', default: join(ROOT, '.tools/bin/ghz') },
+      duration: { type: 'string', default: '4' },
+      warmup: { type: 'string', default: '3' },
+      'rate-duration': { type: 'string', default: '3' },
+      rate: { type: 'string', default: '1000' },
+      concurrency: { type: 'string', default: '32' },
+      connections: { type: 'string', default: '2' },
+      pin: { type: 'string', default: 'on' },
+      rounds: { type: 'string', default: '4' },
+      'clean-threshold': { type: 'string', default: '10' },
+      only: { type: 'string' },
+      markdown: { type: 'string' },
+      json: { type: 'string' },
+    },
+  });
+  const num = (flag: string, v: string, min: number): number => {
+    if (!/^[0-9]+$/.test(v) || Number(v) < min) throw new Error(`--${flag}: expected a whole number >= ${min}, got "${v}"`);
+    return Number(v);
+  };
+  if (values.pin !== 'on' && values.pin !== 'off') throw new Error(`--pin: expected on or off, got "${values.pin}"`);
+  const only = values.only?.split(',').map((s) => s.trim()) ?? null;
+  for (const n of only ?? []) if (!SCENARIOS.some((s) => s.name === n)) throw new Error(`--only: unknown scenario "${n}" (${SCENARIOS.map((s) => s.name).join(', ')})`);
+  return {
+    ghz: values.ghz,
+    duration: num('duration', values.duration, 1),
+    warmup: num('warmup', values.warmup, 0),
+    rateDuration: num('rate-duration', values['rate-duration'], 0),
+    rate: num('rate', values.rate, 1),
+    concurrency: num('concurrency', values.concurrency, 1),
+    connections: num('connections', values.connections, 1),
+    pin: values.pin === 'on' && cpus().length >= 2,
+    rounds: num('rounds', values.rounds, 1),
+    cleanThreshold: num('clean-threshold', values['clean-threshold'], 0),
+    only,
+    markdown: values.markdown ?? null,
+    json: values.json ?? null,
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      s.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function pinned(cpu: number, pin: boolean, cmd: string, args: string[]): [string, string[]] {
+  return pin ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
+}
+
+interface Server {
+  child: ChildProcess;
+  stderr: () => string;
+}
+
+function startServer(s: Scenario, port: number, metricsPort: number, tmp: string, pin: boolean): Server {
+  const args = s.baseline
+    ? [BASELINE, '--listen', `127.0.0.1:${port}`]
+    : [CLI, '--listen', `127.0.0.1:${port}`, '--metrics', `127.0.0.1:${metricsPort}`, '--manifest', MANIFEST,
+       '--decision-log', 'off', '--log-level', 'warn', '--no-watch', ...(s.flags?.(tmp) ?? [])];
+  const [cmd, argv] = pinned(0, pin, process.execPath, args);
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000); });
+  return { child, stderr: () => err };
+}
+
+async function stopServer(s: Server): Promise<void> {
+  if (s.child.exitCode !== null || s.child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => s.child.once('exit', () => resolve()));
+  s.child.kill('SIGTERM');
+  const timer = setTimeout(() => s.child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+type CheckResult = { status?: { code?: number }; ok_response?: unknown; denied_response?: unknown };
+
+/** Sends one Check until the server answers (or 20 s pass); the answer must be an allow. */
+async function waitAllowed(port: number, path: string, server: Server): Promise<void> {
+  const Client = authorizationClient();
+  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as {
+    Check(req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: CheckResult) => void): void;
+    close(): void;
+  };
+  const deadline = Date.now() + 20_000;
+  try {
+    for (;;) {
+      if (server.child.exitCode !== null) throw new Error(`server exited with code ${server.child.exitCode}: ${server.stderr().trim()}`);
+      const res = await new Promise<CheckResult | null>((resolve) => {
+        client.Check(checkRequest(path), { deadline: Date.now() + 1000 }, (err, r) => resolve(err ? null : r));
+      });
+      if (res !== null) {
+        if (res.status?.code !== undefined && res.status.code !== 0) throw new Error(`probe Check was not allowed: ${JSON.stringify(res)}`);
+        if (res.ok_response === undefined) throw new Error(`probe Check has no ok_response: ${JSON.stringify(res)}`);
+        return;
+      }
+      if (Date.now() > deadline) throw new Error(`server on port ${port} did not answer within 20 s: ${server.stderr().trim()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    client.close();
+  }
+}
+
+interface GhzDetail { latency: number; status: string; error: string }
+interface GhzReport { count: number; total: number; rps: number; details?: GhzDetail[]; statusCodeDistribution?: Record<string, number> }
+
+interface Phase {
+  calls: number;
+  ok: number;
+  /** Non-OK calls other than the few cut off when ghz closes its connections at the end. */
+  errors: number;
+  cutOff: number;
+  seconds: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+  cpu: CpuUse | null;
+  /** Counted errors by status and message (first 120 characters). */
+  errorKinds: Record<string, number>;
+}
+
+/** Nearest-rank percentile of sorted values (ms). */
+function pct(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+/** Runs ghz to completion; resolves with the CPU seconds ghz used (from bash's `times`). */
+function runGhz(o: Opts, port: number, dataFile: string, outFile: string, mode: { seconds: number; rate?: number }): Promise<number> {
+  const args = [
+    '--insecure', '--proto', join(ROOT, 'proto/envoy/service/auth/v3/external_auth.proto'), '-i', join(ROOT, 'proto'),
+    '--call', CALL, '-D', dataFile, '-c', String(o.concurrency), '--connections', String(o.connections),
+    '-z', `${mode.seconds}s`, ...(mode.rate !== undefined ? ['-r', String(mode.rate)] : []),
+    ...(o.pin ? ['--cpus', '1'] : []), '-O', 'json', '-o', outFile, `127.0.0.1:${port}`,
+  ];
+  const [cmd, argv] = pinned(1, o.pin, o.ghz, args);
+  const script = '"$@"; rc=$?; times >&2; exit $rc';
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', script, 'ghz', cmd, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      const lines = err.trim().split('\n');
+      const children = lines.pop() ?? '';
+      lines.pop(); // the shell's own times
+      if (code !== 0) return reject(new Error(`ghz exited with ${code}: ${lines.join('\n').trim()}`));
+      const t = [...children.matchAll(/([0-9]+)m([0-9.]+)s/g)].reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0);
+      resolve(t);
+    });
+  });
+}
+
+function summarise(o: Opts, outFile: string): Phase {
+  const r = JSON.parse(readFileSync(outFile, 'utf8')) as GhzReport;
+  const details = r.details ?? [];
+  const lat: number[] = [];
+  let cutOff = 0;
+  let errors = 0;
+  const errorKinds: Record<string, number> = {};
+  const cutOffKind = 'Unavailable: use of closed network connection (at the end of the phase)';
+  for (const d of details) {
+    if (d.status === 'OK' && d.error === '') lat.push(d.latency / 1e6);
+    // When -z expires ghz closes its connections under the calls still in flight.
+    else if (d.status === 'Unavailable' && d.error.includes('use of closed network connection')) cutOff++;
+    else {
+      errors++;
+      const k = `${d.status}: ${d.error.slice(0, 120)}`;
+      errorKinds[k] = (errorKinds[k] ?? 0) + 1;
+    }
+  }
+  if (cutOff > o.concurrency) {
+    errors += cutOff;
+    errorKinds[cutOffKind] = cutOff;
+    cutOff = 0;
+  }
+  const sorted = Float64Array.from(lat).sort();
+  const seconds = r.total / 1e9;
+  return {
+    calls: r.count,
+    ok: lat.length,
+    errors,
+    cutOff,
+    seconds,
+    rps: lat.length / seconds,
+    p50: pct(sorted, 50),
+    p99: pct(sorted, 99),
+    p999: pct(sorted, 99.9),
+    max: sorted.length ? sorted[sorted.length - 1]! : NaN,
+    cpu: null,
+    errorKinds,
+  };
+}
+
+async function scrapeMetrics(port: number): Promise<Record<string, number>> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  const text = await res.text();
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^(infergate_decision_cache_(?:hits|misses)_total|infergate_decisions_total\{[^}]*result="(?:allow|deny)"[^}]*\}) ([0-9.e+]+)$/.exec(line);
+    if (m) {
+      const key = m[1]!.startsWith('infergate_decisions_total') ? (m[1]!.includes('result="allow"') ? 'allow' : 'deny') : m[1]!.includes('hits') ? 'hits' : 'misses';
+      out[key] = (out[key] ?? 0) + Number(m[2]);
+    }
+  }
+  return out;
+}
+
+/** CPU jiffies from /proc: busy time per CPU, and a process's own user+system time. */
+function cpuBusy(): number[] {
+  try {
+    return readFileSync('/proc/stat', 'utf8').split('\n').filter((l) => /^cpu[0-9]+ /.test(l)).map((l) => {
+      const f = l.trim().split(/\s+/).slice(1).map(Number);
+      // user nice system idle iowait irq softirq steal: everything but idle and iowait
+      return (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
+    });
+  } catch {
+    return [];
+  }
+}
+
+function procCpu(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+  } catch {
+    return NaN;
+  }
+}
+
+/** Where the CPU went during a phase, in % of one CPU. */
+interface CpuUse {
+  server: number;
+  ghz: number;
+  /** Everything else on the server's CPU and on ghz's CPU (pinned), or on both CPUs together (not pinned). */
+  othersServerCpu: number;
+  othersGhzCpu: number;
+}
+
+interface CpuMark { busy: number[]; server: number; at: bigint }
+
+function cpuMark(pid: number | undefined): CpuMark {
+  return { busy: cpuBusy(), server: procCpu(pid), at: process.hrtime.bigint() };
+}
+
+function cpuUse(o: Opts, before: CpuMark, after: CpuMark, ghzSeconds: number): CpuUse {
+  const hz = 100; // USER_HZ on Linux
+  const seconds = Number(after.at - before.at) / 1e9;
+  const pc = (jiffies: number): number => (jiffies / hz / seconds) * 100;
+  const server = pc(after.server - before.server);
+  const ghz = (ghzSeconds / seconds) * 100;
+  const busy = (i: number): number => pc((after.busy[i] ?? NaN) - (before.busy[i] ?? NaN));
+  if (o.pin) return { server, ghz, othersServerCpu: Math.max(0, busy(0) - server), othersGhzCpu: Math.max(0, busy(1) - ghz) };
+  const all = after.busy.reduce((x, y) => x + y, 0) - before.busy.reduce((x, y) => x + y, 0);
+  const others = Math.max(0, pc(all) - server - ghz);
+  return { server, ghz, othersServerCpu: others, othersGhzCpu: others };
+}
+
+interface Round {
+  saturation: Phase;
+  fixedRate: Phase | null;
+  /** From the server's own counters, over this round's measured phases. */
+  cache: { hits: number; misses: number } | null;
+  denies: number | null;
+}
+
+interface Running {
+  scenario: Scenario;
+  server: Server;
+  port: number;
+  metricsPort: number;
+}
+
+async function startScenario(o: Opts, s: Scenario, tmp: string): Promise<Running> {
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const server = startServer(s, port, metricsPort, tmp, o.pin);
+  try {
+    await waitAllowed(port, s.distinct ? '/v1/models/probe:predict' : FIXED_PATH, server);
+  } catch (err) {
+    await stopServer(server);
+    throw err;
+  }
+  return { scenario: s, server, port, metricsPort };
+}
+
+function dataFile(s: Scenario, tmp: string, tag: string): string {
+  const file = join(tmp, `${s.name}-${tag}.json`);
+  // A phase-unique prefix so no phase can hit entries cached by an earlier one.
+  const path = s.distinct ? `/v1/models/${tag}-{{.RequestNumber}}:predict` : FIXED_PATH;
+  writeFileSync(file, JSON.stringify(checkRequest(path)));
+  return file;
+}
+
+async function warmUp(o: Opts, r: Running, tmp: string, runId: number): Promise<void> {
+  if (o.warmup > 0) void await runGhz(o, r.port, dataFile(r.scenario, tmp, `r${runId}w`), join(tmp, 'ghz.json'), { seconds: o.warmup });
+}
+
+async function runRound(o: Opts, r: Running, tmp: string, tag: string): Promise<Round> {
+  const s = r.scenario;
+  const out = join(tmp, 'ghz.json');
+  const before = s.baseline ? null : await scrapeMetrics(r.metricsPort);
+  const pid = r.server.child.pid;
+  let mark = cpuMark(pid);
+  let ghzCpu = await runGhz(o, r.port, dataFile(s, tmp, `${tag}s`), out, { seconds: o.duration });
+  const saturation = { ...summarise(o, out), cpu: cpuUse(o, mark, cpuMark(pid), ghzCpu) };
+  let fixedRate: Phase | null = null;
+  if (o.rateDuration > 0) {
+    mark = cpuMark(pid);
+    ghzCpu = await runGhz(o, r.port, dataFile(s, tmp, `${tag}r`), out, { seconds: o.rateDuration, rate: o.rate });
+    fixedRate = { ...summarise(o, out), cpu: cpuUse(o, mark, cpuMark(pid), ghzCpu) };
+  }
+  const after = s.baseline ? null : await scrapeMetrics(r.metricsPort);
+  const delta = (k: string): number => (after?.[k] ?? 0) - (before?.[k] ?? 0);
+  if (r.server.child.exitCode !== null) throw new Error(`${s.name}: server exited during the run: ${r.server.stderr().trim()}`);
+  const counted = delta('hits') + delta('misses') > 0;
+  return {
+    saturation,
+    fixedRate,
+    cache: counted ? { hits: delta('hits'), misses: delta('misses') } : null,
+    denies: s.baseline ? null : delta('deny'),
+  };
+}
+
+interface Result {
+  scenario: Scenario;
+  rounds: Round[];
+  decisionLogBytes: number | null;
+}
+
+function median(xs: number[]): number {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+}
+
+/**
+ * The per-round statistics of one phase, reduced to their medians across
+ * rounds. Rounds in which other processes took more than --clean-threshold
+ * % of the server's or ghz's CPU are left out when at least one round is clean.
+ */
+interface Summary {
+  rps: number; rpsMin: number; rpsMax: number; p50: number; p99: number; p999: number; max: number;
+  errors: number; cutOff: number; used: number; of: number; contended: boolean;
+  server: number; others: number;
+}
+
+function isClean(o: Opts, p: Phase): boolean {
+  return p.cpu !== null && p.cpu.othersServerCpu <= o.cleanThreshold && p.cpu.othersGhzCpu <= o.cleanThreshold;
+}
+
+function summaryOf(o: Opts, all: Phase[]): Summary {
+  const clean = all.filter((p) => isClean(o, p));
+  const phases = clean.length > 0 ? clean : all;
+  return {
+    rps: median(phases.map((p) => p.rps)),
+    rpsMin: Math.min(...phases.map((p) => p.rps)),
+    rpsMax: Math.max(...phases.map((p) => p.rps)),
+    p50: median(phases.map((p) => p.p50)),
+    p99: median(phases.map((p) => p.p99)),
+    p999: median(phases.map((p) => p.p999)),
+    max: Math.max(...phases.map((p) => p.max)),
+    errors: all.reduce((a, p) => a + p.errors, 0),
+    cutOff: all.reduce((a, p) => a + p.cutOff, 0),
+    used: phases.length,
+    of: all.length,
+    contended: clean.length === 0,
+    server: median(phases.map((p) => p.cpu?.server ?? NaN)),
+    others: median(phases.map((p) => Math.max(p.cpu?.othersServerCpu ?? NaN, p.cpu?.othersGhzCpu ?? NaN))),
+  };
+}
+
+function statOrNull(file: string): number | null {
+  try {
+    return statSync(file).size;
+  } catch {
+    return null;
+  }
+}
+
+const f0 = (n: number): string => (Number.isFinite(n) ? Math.round(n).toString() : '-');
+const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '-');
+const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : '-');
+
+function table(headers: string[], rows: string[][], markdown: boolean): string {
+  if (markdown) {
+    const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
+    return [line(headers), line(headers.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line)].join('\n');
+  }
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function report(o: Opts, results: Result[], markdown: boolean): string {
+  const base = results.find((r) => r.scenario.baseline);
+  const sat = (r: Result): Summary => summaryOf(o, r.rounds.map((x) => x.saturation));
+  const fixed = (r: Result): Summary | null => (r.rounds.every((x) => x.fixedRate) ? summaryOf(o, r.rounds.map((x) => x.fixedRate!)) : null);
+  const used = (p: Summary): string => `${p.used}/${p.of}${p.contended ? ' (all contended)' : ''}`;
+  const cpu = (p: Summary): string => `${f0(p.server)}% / ${f0(p.others)}%`;
+  const out: string[] = [];
+  const b = base ? sat(base) : null;
+  const satRows = results.map((r) => {
+    const p = sat(r);
+    const hits = r.rounds.reduce((a, x) => a + (x.cache?.hits ?? 0), 0);
+    const misses = r.rounds.reduce((a, x) => a + (x.cache?.misses ?? 0), 0);
+    const cache = r.scenario.baseline ? '-' : hits + misses > 0 ? `${((100 * hits) / (hits + misses)).toFixed(1)}%` : 'off';
+    return [r.scenario.name, f0(p.rps), `${f0(p.rpsMin)}-${f0(p.rpsMax)}`, f2(p.p50), f2(p.p99), f2(p.p999), String(p.errors), cache,
+      used(p), cpu(p), b ? ratio(p.rps, b.rps) : '-', b ? ratio(p.p50, b.p50) : '-', b ? ratio(p.p99, b.p99) : '-'];
+  });
+  const roundsNote = `median over the rounds in which other processes used at most ${o.cleanThreshold}% of either CPU ("rounds used"; all rounds if none was that quiet)`;
+  out.push(`Saturation: closed loop, ${o.concurrency} concurrent calls over ${o.connections} HTTP/2 connection(s), ${o.duration} s per round; ${roundsNote}. Latency in ms; ratios vs baseline.`);
+  out.push(table(['scenario', 'calls/s', 'calls/s range', 'p50', 'p99', 'p99.9', 'errors', 'cache hits', 'rounds used',
+    'CPU server / others', 'calls/s vs base', 'p50 vs base', 'p99 vs base'], satRows, markdown));
+  if (results.every((r) => fixed(r))) {
+    const bf = base ? fixed(base) : null;
+    const rateRows = results.map((r) => {
+      const p = fixed(r)!;
+      return [r.scenario.name, f0(p.rps), f2(p.p50), f2(p.p99), f2(p.p999), f2(p.max), String(p.errors), used(p), cpu(p),
+        bf ? ratio(p.p50, bf.p50) : '-', bf ? ratio(p.p99, bf.p99) : '-', bf ? ratio(p.p999, bf.p999) : '-'];
+    });
+    out.push('');
+    out.push(`Fixed rate: ${o.rate} calls/s offered (ghz -r, at most ${o.concurrency} in flight, ${o.connections} connection(s)), ` +
+      `${o.rateDuration} s per round; same rule for rounds; max is the worst single call in the rounds used. Latency in ms; ratios vs baseline.`);
+    out.push(table(['scenario', 'calls/s', 'p50', 'p99', 'p99.9', 'max', 'errors', 'rounds used', 'CPU server / others',
+      'p50 vs base', 'p99 vs base', 'p99.9 vs base'], rateRows, markdown));
+  }
+  out.push('');
+  out.push(`"CPU server / others": median % of one CPU used by the server process, and the most that other processes (not the server, not ghz) ` +
+    `used of ${o.pin ? 'the server\'s CPU or of ghz\'s CPU' : 'the two CPUs'}, from /proc (busy time not charged to the server or ghz: ` +
+    'other work on the machine, and kernel interrupt time).');
+  out.push(markdown ? '\nScenarios:\n' : 'Scenarios:');
+  for (const r of results) out.push(`${markdown ? '- `' : '  '}${r.scenario.name}${markdown ? '`:' : ':'} ${r.scenario.what}`);
+  const notes: string[] = [];
+  for (const r of results) {
+    const denies = r.rounds.reduce((a, x) => a + (x.denies ?? 0), 0);
+    if (denies) notes.push(`${r.scenario.name}: ${denies} calls were denied (expected 0)`);
+    for (const x of r.rounds) {
+      for (const p of [x.saturation, x.fixedRate]) {
+        for (const [k, n] of Object.entries(p?.errorKinds ?? {})) notes.push(`${r.scenario.name}: ${n} error(s) ${k}`);
+      }
+    }
+    if (r.decisionLogBytes !== null) notes.push(`${r.scenario.name}: decision log file grew to ${(r.decisionLogBytes / 1e6).toFixed(1)} MB`);
+    const cut = sat(r).cutOff + (fixed(r)?.cutOff ?? 0);
+    if (cut > 0) notes.push(`${r.scenario.name}: ${cut} in-flight calls cut off when ghz closed its connections at the end of a phase (not counted)`);
+  }
+  if (notes.length) {
+    out.push('');
+    out.push(...notes.map((n) => (markdown ? `- ${n}` : `  note: ${n}`)));
+  }
+  return out.join('\n');
+}
+
+async function main(): Promise<void> {
+  const o = parseOpts();
+  const scenarios = o.only ? SCENARIOS.filter((s) => o.only!.includes(s.name)) : SCENARIOS;
+  const cpu = cpus();
+  const load = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  console.log(`machine: ${cpu.length} CPUs (${cpu[0]?.model.trim() ?? 'unknown'}), node ${process.version}, ghz ${o.ghz}`);
+  console.log(o.pin
+    ? 'cores: servers (node, all their threads) pinned to CPU 0 with taskset; ghz pinned to CPU 1 with GOMAXPROCS=1 (--cpus 1)'
+    : 'cores: not pinned; servers and ghz share all CPUs');
+  console.log(`plan: every server started and warmed up (${o.warmup} s) first, then ${o.rounds} round(s) visiting each in turn: ` +
+    `saturation ${o.duration} s, fixed rate ${o.rate}/s for ${o.rateDuration} s; load average at start ${load()}`);
+  const tmp = mkdtempSync(join(tmpdir(), 'infergate-bench-'));
+  const running: Running[] = [];
+  const results: Result[] = [];
+  const runId = Date.now() % 1_000_000;
+  try {
+    for (const s of scenarios) {
+      const r = await startScenario(o, s, tmp);
+      running.push(r);
+      await warmUp(o, r, tmp, runId);
+      results.push({ scenario: s, rounds: [], decisionLogBytes: null });
+    }
+    for (let i = 0; i < o.rounds; i++) {
+      process.stdout.write(`  round ${i + 1}/${o.rounds}:`);
+      for (const [k, r] of running.entries()) {
+        const round = await runRound(o, r, tmp, `r${runId}n${i}`);
+        results[k]!.rounds.push(round);
+        process.stdout.write(` ${r.scenario.name} ${f0(round.saturation.rps)}/s${isClean(o, round.saturation) ? '' : '*'}`);
+      }
+      process.stdout.write('\n');
+    }
+    console.log(`  (* = other processes took more than ${o.cleanThreshold}% of a CPU during that saturation phase)`);
+    for (const [k, r] of running.entries()) {
+      if (r.scenario.decisionLogFile) results[k]!.decisionLogBytes = statOrNull(join(tmp, 'decisions.log'));
+    }
+  } finally {
+    await Promise.all(running.map((r) => stopServer(r.server)));
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  console.log(`load average at end ${load()}`);
+  console.log('');
+  console.log(report(o, results, false));
+  if (o.markdown) writeFileSync(o.markdown, report(o, results, true) + '\n');
+  if (o.json) writeFileSync(o.json, JSON.stringify({ options: o, results: results.map((r) => ({ ...r, scenario: r.scenario.name })) }, null, 2) + '\n');
+  const failed = results.filter((r) => r.rounds.some((x) => x.saturation.errors > 0 || (x.fixedRate?.errors ?? 0) > 0 || (x.denies ?? 0) > 0));
+  if (failed.length) {
+    console.error(`errors or denies in: ${failed.map((r) => r.scenario.name).join(', ')}`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`authz-bench: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

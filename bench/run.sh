@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Benchmarks (`make bench`). Installs the pinned load generator (ghz) into
+# .tools/bin if it is missing, builds dist/, runs the ext-authz benchmark
+# (bench/authz-bench.ts; extra arguments are passed to it), then
+# bench/filters.sh if it exists and is executable.
+#
+#   bash bench/run.sh                       # about 3 minutes on 2 cores
+#   bash bench/run.sh --markdown out.md     # also write the tables as markdown
+#   bash bench/run.sh --only baseline,hit --duration 5
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$ROOT/.tools/bin:$PATH"
+cd "$ROOT"
+# shellcheck source=../scripts/versions.sh
+source scripts/versions.sh
+
+GHZ="$ROOT/.tools/bin/ghz"
+GHZ_STAMP="$ROOT/.tools/ghz.version"
+if [[ -x "$GHZ" && "$(cat "$GHZ_STAMP" 2>/dev/null)" == "$GHZ_VERSION" ]]; then
+  echo "==> ghz $GHZ_VERSION: already installed ($GHZ)"
+else
+  if ! command -v go >/dev/null 2>&1; then
+    echo "bench: 'go' is not on PATH; it is needed to install the load generator ghz $GHZ_VERSION" >&2
+    echo "       (go install github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION). Install Go 1.23 or newer and retry." >&2
+    exit 1
+  fi
+  echo "==> ghz $GHZ_VERSION: GOBIN=$ROOT/.tools/bin go install github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION (about a minute)"
+  mkdir -p "$ROOT/.tools/bin"
+  GOBIN="$ROOT/.tools/bin" go install "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION"
+  echo "$GHZ_VERSION" > "$GHZ_STAMP"
+fi
+
+if ! command -v node >/dev/null 2>&1; then
+  echo "bench: 'node' is not on PATH; run 'make setup' (scripts/setup.sh) first" >&2
+  exit 1
+fi
+echo "==> build (scripts/build.sh)"
+bash scripts/build.sh
+
+echo "==> ext-authz: Authorization/Check with ghz (bench/authz-bench.ts)"
+node dist/bench/authz-bench.js --ghz "$GHZ" "$@"
+
+if [[ -x bench/filters.sh ]]; then
+  echo "==> filters (bench/filters.sh)"
+  bench/filters.sh
+fi
