@@ -29,7 +29,7 @@ if newer_than dist/.built ext-authz/src envoy istio cli demo bench scripts tscon
 else
   echo "    typescript: tsc -p tsconfig.build.json"
   npx --no-install tsc -p tsconfig.build.json
-  chmod +x dist/ext-authz/src/cli.js
+  chmod +x dist/ext-authz/src/cli.js dist/cli/infergate.js dist/demo/run-demo.js
   touch dist/.built
 fi
 

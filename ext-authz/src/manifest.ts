@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { ManifestError, issueError, readConfigFile, where } from './config-error.js';
 import { normaliseHost } from './host.js';
 import { spiffeIdError, trustDomainError } from './spiffe.js';
 
@@ -54,19 +53,7 @@ export interface PolicyData {
   rules: CompiledRule[];
 }
 
-export class ManifestError extends Error {
-  constructor(file: string, what: string, where: string) {
-    super(`${file}: ${what} (${where})`);
-    this.name = 'ManifestError';
-  }
-}
-
-function where(path: ReadonlyArray<PropertyKey>): string {
-  if (path.length === 0) return 'top level';
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
-  return out;
-}
+export { ManifestError };
 
 const RULE_NAME = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
 const METHOD = /^[A-Z][A-Z0-9_-]{0,31}$/;
@@ -140,37 +127,11 @@ function check(file: string, err: string | null, path: ReadonlyArray<PropertyKey
   if (err !== null) throw new ManifestError(file, err, where(path));
 }
 
-function describeIssue(issue: z.core.$ZodIssue): { what: string; path: ReadonlyArray<PropertyKey> } {
-  switch (issue.code) {
-    case 'unrecognized_keys':
-      return { what: `unknown key "${issue.keys[0]}"`, path: issue.path };
-    case 'invalid_type': {
-      if (issue.input === undefined && issue.path.length > 0) {
-        return { what: `missing required key "${String(issue.path[issue.path.length - 1])}"`, path: issue.path.slice(0, -1) };
-      }
-      const got = Array.isArray(issue.input) ? 'array' : issue.input === null ? 'null' : typeof issue.input;
-      return { what: `expected ${issue.expected}, got ${got}`, path: issue.path };
-    }
-    case 'invalid_value':
-      return { what: `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`, path: issue.path };
-    case 'too_small':
-      return { what: 'must not be empty', path: issue.path };
-    default:
-      return { what: issue.message, path: issue.path };
-  }
-}
-
 /** Validates a parsed manifest document and compiles it into policy data. */
 export function compileManifest(doc: unknown, file: string): PolicyData {
   if (doc === null || doc === undefined) throw new ManifestError(file, 'manifest is empty', 'top level');
   const parsed = ManifestSchema.safeParse(doc, { reportInput: true });
-  if (!parsed.success) {
-    // A misspelt key also shows up as the key it was meant to be going missing; name the typo.
-    const issues = parsed.error.issues;
-    const first = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
-    const { what, path } = describeIssue(first);
-    throw new ManifestError(file, what, where(path));
-  }
+  if (!parsed.success) throw issueError(file, parsed.error.issues);
   const m = parsed.data;
   const trustDomains: Record<string, true> = {};
   m.trustDomains.forEach((td, i) => {
@@ -221,12 +182,6 @@ export function parseManifestText(text: string, file: string): PolicyData {
 }
 
 export function loadManifestFile(path: string): { data: PolicyData; text: string } {
-  const file = basename(path);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ManifestError(file, `cannot read manifest: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, path);
-  }
+  const { file, text } = readConfigFile(path);
   return { data: parseManifestText(text, file), text };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { issueError } from './issue-message.js';
+import { issueError } from '../../ext-authz/src/config-error.js';
 
 /**
  * The `deployment` section of infergate.yaml: how `infergate render` installs

@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import { isMap, parseDocument } from 'yaml';
-import { ManifestError, parseManifestText, type PolicyData } from '../../ext-authz/src/manifest.js';
+import { ManifestError, readConfigFile } from '../../ext-authz/src/config-error.js';
+import { parseManifestText, type PolicyData } from '../../ext-authz/src/manifest.js';
 import { parseDeployment, type Deployment } from './deployment-schema.js';
 
 export interface RenderInput {
@@ -29,12 +28,6 @@ export function parseRenderInput(text: string, file: string): RenderInput {
 }
 
 export function loadRenderInput(path: string): RenderInput {
-  const file = basename(path);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ManifestError(file, `cannot read manifest: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, path);
-  }
+  const { file, text } = readConfigFile(path);
   return parseRenderInput(text, file);
 }

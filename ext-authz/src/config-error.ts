@@ -1,13 +1,20 @@
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import type { z } from 'zod';
-import { ManifestError } from '../../ext-authz/src/manifest.js';
 
 /**
- * Turns the first zod issue into a ManifestError worded like the access
- * manifest's (`<file>: <what> (<where>)`), so an operator sees one style of
- * message whichever part of infergate.yaml is wrong. manifest.ts keeps its
- * helpers private, hence this small twin.
+ * Errors in operator-written files, all worded `<file>: <what> (<where>)`,
+ * whichever part of infergate reads the file (the server's access manifest,
+ * `infergate render`'s deployment section).
  */
+export class ManifestError extends Error {
+  constructor(file: string, what: string, where: string) {
+    super(`${file}: ${what} (${where})`);
+    this.name = 'ManifestError';
+  }
+}
 
+/** `rules[0].callers[1]`, or `top level` for the document itself. */
 export function where(path: ReadonlyArray<PropertyKey>): string {
   if (path.length === 0) return 'top level';
   let out = '';
@@ -15,7 +22,7 @@ export function where(path: ReadonlyArray<PropertyKey>): string {
   return out;
 }
 
-function describe(issue: z.core.$ZodIssue): { what: string; path: ReadonlyArray<PropertyKey> } {
+function describeIssue(issue: z.core.$ZodIssue): { what: string; path: ReadonlyArray<PropertyKey> } {
   switch (issue.code) {
     case 'unrecognized_keys':
       return { what: `unknown key "${issue.keys[0]}"`, path: issue.path };
@@ -38,9 +45,23 @@ function describe(issue: z.core.$ZodIssue): { what: string; path: ReadonlyArray<
   }
 }
 
-/** The error for a failed parse; a misspelt key is reported before the key it was meant to be going missing. */
-export function issueError(file: string, issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[]): ManifestError {
+/**
+ * The error for a failed zod parse (run with `reportInput: true`). A
+ * misspelt key also shows up as the key it was meant to be going missing;
+ * the typo is the more useful thing to report.
+ */
+export function issueError(file: string, issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): ManifestError {
   const first = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
-  const { what, path } = describe(first);
+  const { what, path } = describeIssue(first);
   return new ManifestError(file, what, where([...prefix, ...path]));
+}
+
+/** Reads an operator file; a read failure names the file, the OS error code and the path. */
+export function readConfigFile(path: string): { file: string; text: string } {
+  const file = basename(path);
+  try {
+    return { file, text: readFileSync(path, 'utf8') };
+  } catch (err) {
+    throw new ManifestError(file, `cannot read manifest: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, path);
+  }
 }
