@@ -6,6 +6,7 @@ import { renderBootstrap, wasmHttpFilter } from '../envoy/bootstrap.js';
 import { startEnvoy, type EnvoyHandle } from '../envoy/envoy-process.js';
 import { makePki, type Pki } from '../envoy/pki.js';
 import { startAuthzProcess, type AuthzProcess } from './authz-process.js';
+import { loadRenderInput } from '../istio/render/load-input.js';
 import { startModelServer } from './model-server.js';
 
 export const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
@@ -20,23 +21,19 @@ export const WORKLOADS = {
 } as const;
 export type Workload = keyof typeof WORKLOADS;
 
-/** Filter limits for the demo, in the filters' own configuration format. */
-export const PAYLOAD_LIMIT = {
-  defaultMaxBytes: 1_048_576,
-  routes: [
-    { prefix: '/v2/models/', maxBytes: 8_388_608 },
-    { path: '/v1/models/*:predict', maxBytes: 65_536 },
-  ],
-  maxResponseBytes: 0,
-};
-export const RATE_LIMIT = {
-  // The caller ext_authz verified and forwarded; it strips any copy a client sends.
-  identity: 'header:x-infergate-caller',
-  default: { perSecond: 20, burst: 40 },
-  callers: [{ match: 'spiffe://cluster.local/ns/batch/*', perSecond: 1, burst: 5 }],
-  unauthenticated: 'deny',
-  maxCallers: 10_000,
-};
+export const DEMO_MANIFEST = join(ROOT, 'demo/manifest.yaml');
+
+/**
+ * The filter limits come from the deployment section of the same manifest the
+ * authorization server reads (and `infergate render` turns into Istio
+ * resources), validated the same way.
+ */
+export function demoFilterConfigs(manifest = DEMO_MANIFEST): { payloadLimit: object; rateLimit: object } {
+  const { deployment } = loadRenderInput(manifest);
+  const { payloadLimit, rateLimit } = deployment.filters;
+  if (payloadLimit === null || rateLimit === null) throw new Error(`${manifest}: the demo needs deployment.filters.payloadLimit and .rateLimit`);
+  return { payloadLimit: payloadLimit.config as object, rateLimit: rateLimit.config as object };
+}
 
 export interface Ports {
   readonly envoy: number;
@@ -69,6 +66,7 @@ export async function startStack(ports: Ports, say: (line: string) => void): Pro
   mkdirSync(logDir, { recursive: true });
   const payloadWasm = need(join(ROOT, 'build/filters/payload-limit.wasm'), 'payload-limit filter');
   const rateWasm = need(join(ROOT, 'build/filters/rate-limit.wasm'), 'rate-limit filter');
+  const filters = demoFilterConfigs();
 
   say('demo CA and SPIFFE client certificates (.demo/pki, made on first run)');
   const pki = makePki(join(state, 'pki'), WORKLOADS);
@@ -82,7 +80,7 @@ export async function startStack(ports: Ports, say: (line: string) => void): Pro
   try {
     say('infergate-authz (ext_authz gRPC server) with demo/manifest.yaml');
     const authz = await startAuthzProcess(
-      ['--manifest', join(ROOT, 'demo/manifest.yaml'), '--decision-log', join(logDir, 'decisions.log'), '--log-level', 'info'],
+      ['--manifest', DEMO_MANIFEST, '--decision-log', join(logDir, 'decisions.log'), '--log-level', 'info'],
       `127.0.0.1:${ports.authz}`,
       `127.0.0.1:${ports.metrics}`,
     );
@@ -93,7 +91,7 @@ export async function startStack(ports: Ports, say: (line: string) => void): Pro
       adminPort: ports.admin,
       tls: pki,
       extAuthz: { host: '127.0.0.1', port: authz.port },
-      httpFilters: [wasmHttpFilter('infergate_ratelimit', rateWasm, RATE_LIMIT), wasmHttpFilter('infergate_payload', payloadWasm, PAYLOAD_LIMIT)],
+      httpFilters: [wasmHttpFilter('infergate_ratelimit', rateWasm, filters.rateLimit), wasmHttpFilter('infergate_payload', payloadWasm, filters.payloadLimit)],
       upstream: { host: '127.0.0.1', port: model.port },
     });
     writeFileSync(join(state, 'envoy.yaml'), bootstrap);
