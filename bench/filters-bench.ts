@@ -4,7 +4,7 @@
 // one run on one Envoy process (three listeners), driven by wrk.
 //
 //   node dist/bench/filters-bench.js [--duration 10] [--warmup 2] [--rounds 3]
-//        [--connections 32] [--body 1024] [--markdown FILE]
+//        [--connections 32] [--body 1024] [--markdown FILE] [--breakdown]
 //
 // bench/filters.sh installs wrk and builds first; run that, not this.
 //
@@ -17,7 +17,7 @@
 // checks, so we measure the cost of the allowed path). Rounds rotate the
 // order of the three configurations; the median round is reported.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,12 +26,13 @@ import { stringify } from 'yaml';
 
 const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
 
-interface Args { duration: number; warmup: number; rounds: number; connections: number; body: number; markdown: string | null }
+interface Args { duration: number; warmup: number; rounds: number; connections: number; body: number; markdown: string | null; breakdown: boolean }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { duration: 10, warmup: 2, rounds: 3, connections: 32, body: 1024, markdown: null };
+  const a: Args = { duration: 10, warmup: 2, rounds: 3, connections: 32, body: 1024, markdown: null, breakdown: false };
   for (let i = 0; i < argv.length; i += 2) {
     const k = argv[i];
+    if (k === '--breakdown') { a.breakdown = true; i--; continue; }
     const v = argv[i + 1];
     if (v === undefined) throw new Error(`missing value for ${k}`);
     if (k === '--markdown') a.markdown = v;
@@ -86,12 +87,21 @@ function wasm(name: string, file: string, config: unknown): object {
   };
 }
 
+const RATE_CONFIG = { identity: 'header:x-infergate-caller', default: { perSecond: BIG, burst: BIG }, maxCallers: 1000 };
+const PAYLOAD_CONFIG = { defaultMaxBytes: MAX_BYTES };
+
+// --breakdown: each wasm filter alone, to see where the cost goes.
+const BREAKDOWN: Record<string, object[]> = {
+  'rate-only': [wasm('rate_limit', 'rate-limit.wasm', RATE_CONFIG)],
+  'payload-only': [wasm('payload_limit', 'payload-limit.wasm', PAYLOAD_CONFIG)],
+};
+
 const FILTERS: Record<string, object[]> = {
   none: [],
   wasm: [
     // Plain-HTTP listener, so the caller comes from a header (as when ext_authz sets x-infergate-caller).
-    wasm('rate_limit', 'rate-limit.wasm', { identity: 'header:x-infergate-caller', default: { perSecond: BIG, burst: BIG }, maxCallers: 1000 }),
-    wasm('payload_limit', 'payload-limit.wasm', { defaultMaxBytes: MAX_BYTES }),
+    wasm('rate_limit', 'rate-limit.wasm', RATE_CONFIG),
+    wasm('payload_limit', 'payload-limit.wasm', PAYLOAD_CONFIG),
   ],
   native: [
     {
@@ -126,11 +136,11 @@ function listener(name: string, port: number, filters: object[], route: object):
   };
 }
 
-function frontConfig(admin: number, ports: Record<string, number>, backend: number): string {
+function frontConfig(admin: number, ports: Record<string, number>, backend: number, configs: Record<string, object[]>): string {
   return stringify({
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: admin } } },
     static_resources: {
-      listeners: Object.entries(FILTERS).map(([name, f]) => listener(name, ports[name]!, f, { route: { cluster: 'backend' } })),
+      listeners: Object.entries(configs).map(([name, f]) => listener(name, ports[name]!, f, { route: { cluster: 'backend' } })),
       clusters: [{
         name: 'backend', type: 'STATIC', connect_timeout: '1s',
         load_assignment: { cluster_name: 'backend', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: backend } } } }] }] },
@@ -166,7 +176,14 @@ async function waitReady(admin: number): Promise<void> {
   throw new Error(`envoy (admin ${admin}) did not become ready`);
 }
 
-interface Result { rps: number; p50: number; p99: number; non2xx: number }
+interface Result { rps: number; p50: number; p99: number; non2xx: number; requests: number; cpuUsPerReq: number }
+
+/** utime + stime of a process, in clock ticks (USER_HZ, 100 on Linux). */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
 
 function toMs(v: string): number {
   const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
@@ -175,15 +192,18 @@ function toMs(v: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
 }
 
-function runWrk(port: number, seconds: number, connections: number, script: string): Result {
+function runWrk(port: number, seconds: number, connections: number, script: string, envoyPid: number): Result {
+  const ticks = cpuTicks(envoyPid);
   const out = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, `http://127.0.0.1:${port}/v1/models/bench:predict`], { encoding: 'utf8' });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const p50 = toMs(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? '');
   const p99 = toMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '');
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+  const cpuUsPerReq = ((cpuTicks(envoyPid) - ticks) * 10_000) / requests;
   const errors = /Socket errors:.*/.exec(out)?.[0];
   if (errors) throw new Error(`wrk reported ${errors}`);
-  return { rps, p50, p99, non2xx };
+  return { rps, p50, p99, non2xx, requests, cpuUsPerReq };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -203,46 +223,52 @@ async function main(): Promise<void> {
     'wrk.headers["content-type"] = "application/json"',
     'wrk.headers["x-infergate-caller"] = "spiffe://cluster.local/ns/bench/sa/client"',
   ].join('\n'));
+  const configs = args.breakdown ? { ...FILTERS, ...BREAKDOWN } : FILTERS;
   const ports: Record<string, number> = {};
-  for (const n of Object.keys(FILTERS)) ports[n] = await freePort();
+  for (const n of Object.keys(configs)) ports[n] = await freePort();
   const [frontAdmin, backAdmin, backPort] = [await freePort(), await freePort(), await freePort()];
   const backend = startEnvoyPinned(1, backendConfig(backAdmin, backPort), dir, 'backend');
-  const front = startEnvoyPinned(0, frontConfig(frontAdmin, ports, backPort), dir, 'front');
+  const front = startEnvoyPinned(0, frontConfig(frontAdmin, ports, backPort, configs), dir, 'front');
   const stop = () => { front.kill('SIGTERM'); backend.kill('SIGTERM'); rmSync(dir, { recursive: true, force: true }); };
   try {
     await Promise.all([waitReady(frontAdmin), waitReady(backAdmin)]);
-    const names = Object.keys(FILTERS);
+    const names = Object.keys(configs);
     const results: Record<string, Result[]> = Object.fromEntries(names.map((n) => [n, []]));
     console.log(`filters bench: POST ${args.body} B, wrk -t1 -c${args.connections}, ${args.duration}s x ${args.rounds} rounds (+${args.warmup}s warm-up each); envoy under test --concurrency 1 on CPU 0`);
     for (let r = 0; r < args.rounds; r++) {
       const order = names.map((_, i) => names[(i + r) % names.length]!);
       for (const n of order) {
-        runWrk(ports[n]!, args.warmup, args.connections, script);
-        const res = runWrk(ports[n]!, args.duration, args.connections, script);
+        runWrk(ports[n]!, args.warmup, args.connections, script, front.pid!);
+        const res = runWrk(ports[n]!, args.duration, args.connections, script, front.pid!);
         if (res.non2xx > 0) throw new Error(`${n}: ${res.non2xx} non-2xx responses; the bench must measure the allowed path`);
         results[n]!.push(res);
-        console.log(`  round ${r + 1} ${n.padEnd(6)} ${res.rps.toFixed(0).padStart(7)} req/s  p50 ${res.p50.toFixed(2)} ms  p99 ${res.p99.toFixed(2)} ms`);
+        console.log(`  round ${r + 1} ${n.padEnd(12)} ${res.rps.toFixed(0).padStart(7)} req/s  p50 ${res.p50.toFixed(2)} ms  p99 ${res.p99.toFixed(2)} ms  envoy CPU ${res.cpuUsPerReq.toFixed(1)} us/req`);
       }
     }
     const summary = Object.fromEntries(names.map((n) => [n, {
       rps: median(results[n]!.map((x) => x.rps)), p50: median(results[n]!.map((x) => x.p50)), p99: median(results[n]!.map((x) => x.p99)),
-    }])) as Record<string, { rps: number; p50: number; p99: number }>;
+      cpu: median(results[n]!.map((x) => x.cpuUsPerReq)),
+    }])) as Record<string, { rps: number; p50: number; p99: number; cpu: number }>;
     const none = summary.none!;
     const w = summary.wasm!;
     const nat = summary.native!;
-    const label: Record<string, string> = { none: 'no filters', wasm: 'wasm rate-limit + payload-limit', native: 'native local_ratelimit + buffer' };
+    const label: Record<string, string> = {
+      none: 'no filters', wasm: 'wasm rate-limit + payload-limit', native: 'native local_ratelimit + buffer',
+      'rate-only': 'wasm rate-limit alone', 'payload-only': 'wasm payload-limit alone',
+    };
     const rows = names.map((n) => {
       const s = summary[n]!;
-      return `| ${label[n]} | ${s.rps.toFixed(0)} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${(s.rps / none.rps).toFixed(3)} |`;
+      return `| ${label[n]} | ${s.rps.toFixed(0)} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${(s.rps / none.rps).toFixed(3)} | ${s.cpu.toFixed(1)} |`;
     });
     const throughputVsNone = w.rps / none.rps;
     const throughputVsNative = w.rps / nat.rps;
     const table = [
-      '| configuration | req/s (median) | p50 ms | p99 ms | throughput vs no filters |',
-      '|---|---:|---:|---:|---:|',
+      '| configuration | req/s (median) | p50 ms | p99 ms | throughput vs no filters | Envoy CPU µs/request |',
+      '|---|---:|---:|---:|---:|---:|',
       ...rows,
       '',
       `wasm vs no filters: throughput ${(throughputVsNone * 100).toFixed(1)}% (cost ${((1 - throughputVsNone) * 100).toFixed(1)}%, target <= 15%: ${throughputVsNone >= 0.85 ? 'met' : 'MISSED'}), p50 x${(w.p50 / none.p50).toFixed(2)}, p99 x${(w.p99 / none.p99).toFixed(2)}`,
+      `Envoy CPU per request: wasm +${(w.cpu - none.cpu).toFixed(1)} us over no filters, native +${(nat.cpu - none.cpu).toFixed(1)} us (less sensitive to other load on the machine than req/s)`,
       `wasm vs native:     throughput ${(throughputVsNative * 100).toFixed(1)}% (target >= 90%: ${throughputVsNative >= 0.9 ? 'met' : 'MISSED'}), p50 x${(w.p50 / nat.p50).toFixed(2)}, p99 x${(w.p99 / nat.p99).toFixed(2)}`,
     ].join('\n');
     console.log('\n' + table);
