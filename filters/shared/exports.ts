@@ -49,14 +49,16 @@ export function proxy_on_response_body(contextId: u32, bodySize: u32, endOfStrea
   return streams.get(contextId).onResponseBody(bodySize, endOfStream != 0);
 }
 
-export function proxy_on_done(contextId: u32): bool {
-  if (streams.has(contextId)) streams.get(contextId).onDone();
-  return true;
-}
+export function proxy_on_done(contextId: u32): bool { return true; }
 
 export function proxy_on_log(contextId: u32): void {}
 
+// Filters export proxy_on_delete but not proxy_on_done: Envoy calls both at the
+// end of every stream, so running onDone from here saves one VM crossing per request.
 export function proxy_on_delete(contextId: u32): void {
-  if (streams.has(contextId)) streams.delete(contextId);
+  if (streams.has(contextId)) {
+    streams.get(contextId).onDone();
+    streams.delete(contextId);
+  }
   else if (roots.has(contextId)) roots.delete(contextId);
 }
