@@ -33,15 +33,20 @@ export class PayloadLimitStream extends HttpContext {
     } else {
       this.limit = this.config.defaultMaxBytes;
     }
-    // Request headers stay readable for the whole request, so the content type
-    // is read only when we reject; response-side rejections need it earlier.
-    if (this.config.maxResponseBytes > 0) this.grpc = this.isGrpc();
     const declared = getHeader(MapType.HTTP_REQUEST_HEADERS, CONTENT_LENGTH);
+    // Envoy forgets the request headers once this callback continues, so a
+    // reply sent later (from a body chunk or the response) must know now
+    // whether the caller speaks gRPC. With a content-length under the limit
+    // and no response cap, no later reply is likely: skip the lookup.
+    if (declared === null || this.config.maxResponseBytes > 0) this.grpc = this.isGrpc();
     if (declared !== null) {
       // Envoy validates content-length before filters run; an unparsable one
       // here is still covered by the chunk count below.
       const n = parseContentLength(declared);
-      if (n >= 0 && overLimit(n, this.limit)) return this.tooLarge();
+      if (n >= 0 && overLimit(n, this.limit)) {
+        this.grpc = this.isGrpc();
+        return this.tooLarge();
+      }
     }
     return Action.CONTINUE;
   }
@@ -94,6 +99,7 @@ export class PayloadLimitStream extends HttpContext {
     if (!this.rejected) incrementCounter(this.metrics.allowed);
   }
 
+  /** Only valid inside onRequestHeaders. */
   private isGrpc(): bool {
     return isGrpcContentType(getHeader(MapType.HTTP_REQUEST_HEADERS, CONTENT_TYPE));
   }
@@ -101,7 +107,7 @@ export class PayloadLimitStream extends HttpContext {
   private tooLarge(): u32 {
     this.rejected = true;
     incrementCounter(this.metrics.rejected);
-    const st = reject(413, "infergate_payload_too_large", tooLargeBody(this.limit), [], this.isGrpc(), GRPC_RESOURCE_EXHAUSTED);
+    const st = reject(413, "infergate_payload_too_large", tooLargeBody(this.limit), [], this.grpc, GRPC_RESOURCE_EXHAUSTED);
     if (st != Status.OK) incrementCounter(this.metrics.errors);
     return Action.PAUSE;
   }

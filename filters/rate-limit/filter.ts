@@ -96,7 +96,8 @@ export class RateLimitStream extends HttpContext {
     return v;
   }
 
-  // Read only when rejecting: one host call fewer on every allowed request.
+  // Read only when rejecting (always inside onRequestHeaders, the only time
+  // Envoy lets us read request headers): one host call fewer per allowed request.
   private isGrpc(): bool {
     return isGrpcContentType(getHeader(MapType.HTTP_REQUEST_HEADERS, CONTENT_TYPE));
   }

@@ -12,7 +12,9 @@
  *  - start-up: while the module's start function runs only proxy_log may be
  *    called (Envoy traps on any other host call there);
  *  - local replies: the host records the reply and stops the stream whatever
- *    the callback returns.
+ *    the callback returns;
+ *  - header maps are reachable only in their own callback (Envoy drops its
+ *    pointer to them once the callback continues).
  * Anything the module imports that this host does not implement fails
  * instantiation, so a new import cannot slip past the tests.
  */
@@ -92,6 +94,8 @@ export interface Stream {
   closed: number[];
   /** The raw action each headers/body callback returned, in order. */
   actions: number[];
+  requestPaused: boolean;
+  responsePaused: boolean;
 }
 
 export interface HostOptions {
@@ -121,6 +125,7 @@ export class ProxyWasmHost {
   private readonly pluginName: string;
   private pluginConfig = new Uint8Array();
   private current: Stream | null = null;
+  private callback = '';
   private starting = true;
   private nextId = 2;
   private readonly streams = new Map<number, Stream>();
@@ -169,6 +174,8 @@ export class ProxyWasmHost {
       localReply: null,
       closed: [],
       actions: [],
+      requestPaused: false,
+      responsePaused: false,
     };
     this.streams.set(s.id, s);
     this.call('proxy_on_context_create', s.id, this.rootId);
@@ -217,12 +224,16 @@ export class ProxyWasmHost {
 
   private streamCall(s: Stream, name: string, ...args: number[]): number {
     this.current = s;
+    this.callback = name;
     try {
       const r = this.call(name, s.id, ...args);
       if (/_(headers|body)$/.test(name)) s.actions.push(r);
+      if (name === 'proxy_on_request_headers') s.requestPaused = r !== 0;
+      if (name === 'proxy_on_response_headers') s.responsePaused = r !== 0;
       return r;
     } finally {
       this.current = null;
+      this.callback = '';
     }
   }
 
@@ -263,10 +274,16 @@ export class ProxyWasmHost {
     return this.current;
   }
 
-  private map(type: number): Headers {
+  /**
+   * Envoy keeps a header map reachable only during its own callback (and
+   * after it, only while that callback paused the stream); otherwise the map
+   * is gone and the call returns NOT_FOUND.
+   */
+  private map(type: number): Headers | null {
     const s = this.stream();
-    if (type === MapType.REQUEST_HEADERS) return s.requestHeaders;
-    if (type === MapType.RESPONSE_HEADERS) return s.responseHeaders;
+    const cb = this.callback;
+    if (type === MapType.REQUEST_HEADERS) return cb === 'proxy_on_request_headers' || s.requestPaused ? s.requestHeaders : null;
+    if (type === MapType.RESPONSE_HEADERS) return cb === 'proxy_on_response_headers' || s.responsePaused ? s.responseHeaders : null;
     throw new Error(`header map ${type} not emulated`);
   }
 
@@ -289,17 +306,21 @@ export class ProxyWasmHost {
           return this.give(this.pluginConfig.subarray(start, start + max), retPtr, retSize);
         },
         proxy_get_header_map_value: (type: number, kp: number, kl: number, retPtr: number, retSize: number) => {
-          const key = this.str(kp, kl);
-          const v = header(this.map(type), key);
+          const m = this.map(type);
+          if (!m) return Status.NOT_FOUND;
+          const v = header(m, this.str(kp, kl));
           if (v === undefined) return Status.NOT_FOUND;
           return this.give(enc.encode(v), retPtr, retSize);
         },
         proxy_add_header_map_value: (type: number, kp: number, kl: number, vp: number, vl: number) => {
-          this.map(type).push([this.str(kp, kl), this.str(vp, vl)]);
+          const m = this.map(type);
+          if (!m) return Status.NOT_FOUND;
+          m.push([this.str(kp, kl), this.str(vp, vl)]);
           return Status.OK;
         },
         proxy_replace_header_map_value: (type: number, kp: number, kl: number, vp: number, vl: number) => {
           const m = this.map(type);
+          if (!m) return Status.NOT_FOUND;
           const key = this.str(kp, kl);
           const rest = m.filter(([k]) => k !== key);
           m.length = 0;

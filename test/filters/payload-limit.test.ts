@@ -83,6 +83,12 @@ describe('payload-limit: gRPC callers', () => {
     expect(s.localReply).toMatchObject({ status: 413, grpcStatus: 8 });
     expect(header(s.localReply!.headers, 'content-type')).toBeUndefined();
   });
+
+  it('get RESOURCE_EXHAUSTED when a declared content-length is over the limit too', () => {
+    const host = filter();
+    const s = host.request(post('/inference.GRPCInferenceService/ModelInfer', [['content-type', 'application/grpc'], ['content-length', '1001']]), [1001]);
+    expect(s.localReply).toMatchObject({ status: 413, grpcStatus: 8 });
+  });
 });
 
 describe('payload-limit: response cap', () => {
