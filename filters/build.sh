@@ -10,6 +10,13 @@ export PATH="$ROOT/.tools/bin:$PATH"
 cd "$ROOT"
 mkdir -p build/filters
 
+ASC="node_modules/assemblyscript/bin/asc.js"
+if [[ ! -f "$ASC" ]]; then
+  echo "filters/build.sh: $ASC is missing: run 'npm ci' (assemblyscript is a pinned devDependency)" >&2
+  exit 1
+fi
+command -v node >/dev/null 2>&1 || { echo "filters/build.sh: node is not on PATH: run 'make setup'" >&2; exit 1; }
+
 ASC_FLAGS=(-O3 --noAssert --use abort=filters/shared/abort/filterAbort)
 
 for dir in filters/*/; do
@@ -22,7 +29,7 @@ for dir in filters/*/; do
     continue
   fi
   # Write aside and rename, so a concurrent build (parallel test files) never sees half a module.
-  node node_modules/assemblyscript/bin/asc.js "$dir/index.ts" -o "$out.$$.tmp" "${ASC_FLAGS[@]}"
+  node "$ASC" "$dir/index.ts" -o "$out.$$.tmp" "${ASC_FLAGS[@]}"
   mv "$out.$$.tmp" "$out"
   echo "    filter $name: built $out ($(wc -c < "$out") bytes)"
 done

@@ -57,3 +57,14 @@ describe('built filter modules', () => {
     });
   }
 });
+
+describe('module start-up', () => {
+  it('makes no host call while the module starts (Envoy refuses them there), so both modules load', async () => {
+    const { ProxyWasmHost } = await import('./host.js');
+    for (const name of ['payload-limit', 'rate-limit'] as const) {
+      // the host throws on any host call during instantiation, as Envoy traps with restricted_callback
+      const host = new ProxyWasmHost(builtFilter(name));
+      expect(host.logs).toEqual([]);
+    }
+  });
+});
