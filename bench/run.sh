@@ -37,6 +37,9 @@ fi
 echo "==> build (scripts/build.sh)"
 bash scripts/build.sh
 
+echo "==> ext-authz: where a check's time goes, in-process (bench/authz-pipeline.ts)"
+node dist/bench/authz-pipeline.js
+
 echo "==> ext-authz: Authorization/Check with ghz (bench/authz-bench.ts)"
 node dist/bench/authz-bench.js --ghz "$GHZ" "$@"
 
