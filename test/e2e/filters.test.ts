@@ -249,6 +249,48 @@ describe('proxy-wasm filters in the real Envoy (V8, --concurrency 2, mTLS with S
     });
   });
 
+  describe('rate-limit keyed on the header ext_authz sets (identity: header:x-infergate-caller)', () => {
+    let headerEnvoy: EnvoyHandle;
+    let headerPort: number;
+
+    beforeAll(async () => {
+      headerEnvoy = await startEnvoy(
+        renderBootstrap({
+          listenerPort: 0,
+          tls: pki,
+          extAuthz: { host: '127.0.0.1', port: authz.port },
+          httpFilters: filters({ ...RATE, identity: 'header:x-infergate-caller' }),
+          upstream: { host: '127.0.0.1', port: upstream.port, http2: true },
+        }),
+        { concurrency: 2 },
+      );
+      headerPort = headerEnvoy.listenerPort('ingress');
+    });
+
+    afterAll(async () => {
+      await headerEnvoy?.stop();
+    });
+
+    it('cannot be dodged by forging the header: ext_authz overwrites it with the verified identity first', async () => {
+      const path = '/v1/models/forged:predict';
+      const started = Date.now();
+      const replies: Reply[] = [];
+      for (let i = 0; i < BURST + 4; i++) {
+        replies.push(await mtlsRequest(headerPort, pki.caCert, pki.client('b'), {
+          method: 'POST', path, body: '{}', host: HOST,
+          headers: { 'x-infergate-caller': `spiffe://cluster.local/ns/e2e/sa/forged-${i}` },
+        }));
+      }
+      const refilled = Math.floor(((Date.now() - started) / 1000) * RATE.default.perSecond);
+      const ok = replies.filter((r) => r.status === 200).length;
+      expect(ok).toBeGreaterThanOrEqual(BURST);
+      expect(ok).toBeLessThanOrEqual(BURST + refilled);
+      expect(replies.filter((r) => r.status === 429).length).toBe(BURST + 4 - ok);
+      // and the model server only ever saw the verified identity
+      expect(new Set(seen(path).map((r) => r.headers['x-infergate-caller']))).toEqual(new Set([IDS.b]));
+    });
+  });
+
   it('publishes allowed/rejected/errors counters on /stats and /stats/prometheus', async () => {
     for (const f of ['payload_limit', 'rate_limit']) {
       expect(await stat(`wasmcustom.infergate.${f}.allowed`)).toBeGreaterThan(0);
