@@ -291,6 +291,35 @@ describe('proxy-wasm filters in the real Envoy (V8, --concurrency 2, mTLS with S
     });
   });
 
+  describe('payload-limit response cap (maxResponseBytes)', () => {
+    let capped: EnvoyHandle;
+
+    beforeAll(async () => {
+      capped = await startEnvoy(
+        renderBootstrap({
+          listenerPort: 0,
+          tls: pki,
+          extAuthz: { host: '127.0.0.1', port: authz.port },
+          httpFilters: filters(RATE, { ...PAYLOAD, maxResponseBytes: 64 }),
+          upstream: { host: '127.0.0.1', port: upstream.port, http2: true },
+        }),
+        { concurrency: 2 },
+      );
+    });
+
+    afterAll(async () => {
+      await capped?.stop();
+    });
+
+    it('replaces a model response larger than the cap with 502 before any of it reaches the caller', async () => {
+      const path = '/v1/models/exfil:predict';
+      const res = await mtlsRequest(capped.listenerPort('ingress'), pki.caCert, pki.client('payload'), { method: 'POST', path, body: '{}', host: HOST });
+      expect(seen(path)).toHaveLength(1); // the model answered (its echo is a few hundred bytes)…
+      expect(res.status).toBe(502); // …but the caller got the guard's reply instead
+      expect(JSON.parse(res.body)).toEqual({ code: 'response_too_large', limit: 64 });
+    });
+  });
+
   it('publishes allowed/rejected/errors counters on /stats and /stats/prometheus', async () => {
     for (const f of ['payload_limit', 'rate_limit']) {
       expect(await stat(`wasmcustom.infergate.${f}.allowed`)).toBeGreaterThan(0);
