@@ -37,14 +37,15 @@ export class PayloadLimitStream extends HttpContext {
     // Envoy forgets the request headers once this callback continues, so a
     // reply sent later (from a body chunk or the response) must know now
     // whether the caller speaks gRPC. With a content-length under the limit
-    // and no response cap, no later reply is likely: skip the lookup.
+    // and no response cap there is no later reply (Envoy's codecs reject a body
+    // longer than its content-length; the chunk count stays as a backstop).
     if (declared === null || this.config.maxResponseBytes > 0) this.grpc = this.isGrpc();
     if (declared !== null) {
       // Envoy validates content-length before filters run; an unparsable one
       // here is still covered by the chunk count below.
       const n = parseContentLength(declared);
       if (n >= 0 && overLimit(n, this.limit)) {
-        this.grpc = this.isGrpc();
+        if (this.config.maxResponseBytes == 0) this.grpc = this.isGrpc();
         return this.tooLarge();
       }
     }
