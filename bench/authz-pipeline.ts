@@ -9,8 +9,16 @@
  * warm-up; a batch's mean is one sample; the table shows the median and the
  * 99th percentile (the 40 samples' worst but one) of those means, in µs.
  *
+ * For comparison it also runs `opa bench` on the same policy, data and input:
+ * OPA's Go evaluator (topdown), the engine OPA-Envoy evaluates policies with.
+ * Its median and p99 are OPA's own per-evaluation histogram.
+ *
  *   node dist/bench/authz-pipeline.js
  */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { Authorizer } from '../ext-authz/src/authorizer.js';
@@ -85,6 +93,8 @@ async function main(): Promise<void> {
     ['encode a deny CheckResponse', measure(20_000, () => encode(denyResponse))],
     ['decision log line (pino, to a null stream)', measure(20_000, () => logDecision(declog, hitVerdict, false, 12))],
   ];
+  const topdown = opaTopdown(loadManifestFile(`${ROOT}test/fixtures/manifests/example.yaml`).data, toPolicyInput(distinct[17]!, opts));
+  if (topdown) rows.push(['OPA topdown (Go; OPA-Envoy\'s engine), same policy + input', topdown]);
   const base = rows[0]![1].median;
   const w = Math.max(...rows.map(([n]) => n.length));
   console.log(`\ninfergate-authz pipeline, in-process (Node ${process.version}; ${BATCHES} batches; µs per call)\n`);
@@ -94,6 +104,29 @@ async function main(): Promise<void> {
     console.log(`${name.padEnd(w)}  ${r.median.toFixed(2).padStart(9)}  ${r.p99.toFixed(2).padStart(7)}  ${(r.median / base).toFixed(1).padStart(10)}x`);
   }
   console.log('\nA cache hit end to end in the handler = decode + authorize (hit) + CheckResponse + encode (+ log line when on).');
+}
+
+/** `opa bench` of the default policy; null (with a note) when the pinned opa is not installed. */
+function opaTopdown(manifest: unknown, input: unknown): { median: number; p99: number } | null {
+  const opa = `${ROOT}.tools/bin/opa`;
+  if (!existsSync(opa)) {
+    console.error('opa not found in .tools/bin: run `make setup` to include the OPA topdown comparison');
+    return null;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'infergate-opa-bench-'));
+  try {
+    writeFileSync(join(dir, 'data.json'), JSON.stringify({ access_manifest: manifest }));
+    writeFileSync(join(dir, 'input.json'), JSON.stringify(input));
+    const out = execFileSync(
+      opa,
+      ['bench', '--format', 'json', '--data', `${ROOT}ext-authz/policy/authz.rego`, '--data', join(dir, 'data.json'), '--input', join(dir, 'input.json'), 'data.infergate.authz.decision'],
+      { encoding: 'utf8' },
+    );
+    const extra = (JSON.parse(out) as { Extra: Record<string, number> }).Extra;
+    return { median: extra['histogram_timer_rego_query_eval_ns_median']! / 1000, p99: extra['histogram_timer_rego_query_eval_ns_99%']! / 1000 };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 void main();
