@@ -2,7 +2,8 @@
 // read, otherwise count body chunks as they pass (never buffering them) and
 // reject as soon as the running total passes the limit.
 import { HttpContext } from "../shared/context";
-import { Name, getHeader, incrementCounter, closeStream, logWarn } from "../shared/host";
+import { Name, getHeader, closeStream, logWarn } from "../shared/host";
+import { FilterMetrics } from "../shared/metrics";
 import { reject, isGrpcContentType } from "../shared/reply";
 import { Action, MapType, Status, StreamType, GRPC_RESOURCE_EXHAUSTED } from "../shared/status";
 import { PayloadConfig } from "./config";
@@ -12,10 +13,6 @@ const PATH = new Name(":path");
 const CONTENT_LENGTH = new Name("content-length");
 const CONTENT_TYPE = new Name("content-type");
 
-export class Metrics {
-  constructor(readonly allowed: u32, readonly rejected: u32, readonly errors: u32) {}
-}
-
 export class PayloadLimitStream extends HttpContext {
   private limit: i64 = 0;
   private received: i64 = 0;
@@ -23,7 +20,7 @@ export class PayloadLimitStream extends HttpContext {
   private grpc: bool = false;
   private rejected: bool = false;
 
-  constructor(id: u32, readonly config: PayloadConfig, readonly metrics: Metrics) { super(id); }
+  constructor(id: u32, readonly config: PayloadConfig, readonly metrics: FilterMetrics) { super(id); }
 
   onRequestHeaders(headerCount: u32, endOfStream: bool): u32 {
     // Host calls dominate a filter's cost: read :path only when routes need it.
@@ -68,10 +65,10 @@ export class PayloadLimitStream extends HttpContext {
       const n = parseContentLength(declared);
       if (n >= 0 && overLimit(n, cap)) {
         this.rejected = true;
-        incrementCounter(this.metrics.rejected);
+        this.metrics.rejected.inc();
         const st = reject(502, "infergate_response_too_large", "{\"code\":\"response_too_large\",\"limit\":" + cap.toString() + "}",
           [], this.grpc, GRPC_RESOURCE_EXHAUSTED);
-        if (st != Status.OK) incrementCounter(this.metrics.errors);
+        if (st != Status.OK) this.metrics.errors.inc();
         return Action.PAUSE;
       }
     }
@@ -86,7 +83,7 @@ export class PayloadLimitStream extends HttpContext {
       // Headers are already on their way downstream, so a clean reply is no
       // longer possible: reset the stream rather than let the bytes out.
       this.rejected = true;
-      incrementCounter(this.metrics.rejected);
+      this.metrics.rejected.inc();
       logWarn("payload-limit: response passed " + cap.toString() + " bytes; resetting stream");
       closeStream(StreamType.HTTP_RESPONSE);
       return Action.PAUSE;
@@ -97,7 +94,7 @@ export class PayloadLimitStream extends HttpContext {
   // Counted at the end rather than at end-of-stream: a route may answer (or the
   // client reset) before the last body chunk, and that request was not rejected.
   onDone(): void {
-    if (!this.rejected) incrementCounter(this.metrics.allowed);
+    if (!this.rejected) this.metrics.allowed.inc();
   }
 
   /** Only valid inside onRequestHeaders. */
@@ -107,9 +104,9 @@ export class PayloadLimitStream extends HttpContext {
 
   private tooLarge(): u32 {
     this.rejected = true;
-    incrementCounter(this.metrics.rejected);
+    this.metrics.rejected.inc();
     const st = reject(413, "infergate_payload_too_large", tooLargeBody(this.limit), [], this.grpc, GRPC_RESOURCE_EXHAUSTED);
-    if (st != Status.OK) incrementCounter(this.metrics.errors);
+    if (st != Status.OK) this.metrics.errors.inc();
     return Action.PAUSE;
   }
 }

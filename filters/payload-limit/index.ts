@@ -5,7 +5,7 @@ import { PayloadLimitRoot } from "./root";
 
 export {
   proxy_abi_version_0_2_1, proxy_on_memory_allocate, malloc, proxy_on_context_create, proxy_on_vm_start,
-  proxy_on_configure, proxy_on_request_headers, proxy_on_request_body, proxy_on_response_headers,
+  proxy_on_configure, proxy_on_tick, proxy_on_request_headers, proxy_on_request_body, proxy_on_response_headers,
   proxy_on_response_body, proxy_on_delete,
 } from "../shared/exports";
 

@@ -1,12 +1,13 @@
 // payload-limit root context: owns the validated config and the counters.
 import { RootContext, HttpContext } from "../shared/context";
-import { defineCounter, logError } from "../shared/host";
+import { logError } from "../shared/host";
+import { FilterMetrics } from "../shared/metrics";
 import { PayloadConfig, parsePayloadConfig, payloadConfigError } from "./config";
-import { PayloadLimitStream, Metrics } from "./filter";
+import { PayloadLimitStream } from "./filter";
 
 export class PayloadLimitRoot extends RootContext {
   private config: PayloadConfig | null = null;
-  private metrics: Metrics | null = null;
+  private metrics: FilterMetrics | null = null;
 
   onConfigure(configuration: string): bool {
     const cfg = parsePayloadConfig(configuration);
@@ -15,13 +16,13 @@ export class PayloadLimitRoot extends RootContext {
       return false;
     }
     this.config = cfg;
-    if (this.metrics === null) {
-      this.metrics = new Metrics(
-        defineCounter("infergate.payload_limit.allowed"),
-        defineCounter("infergate.payload_limit.rejected"),
-        defineCounter("infergate.payload_limit.errors"));
-    }
+    if (this.metrics === null) this.metrics = new FilterMetrics("payload_limit");
     return true;
+  }
+
+  onTick(): void {
+    const m = this.metrics;
+    if (m !== null) m.allowed.flush();
   }
 
   newHttpContext(id: u32): HttpContext | null {

@@ -1,7 +1,8 @@
 // rate-limit HTTP callbacks: one token per request from the caller's bucket,
 // decided on request headers; the budget is echoed on the response.
 import { HttpContext } from "../shared/context";
-import { Name, getHeader, getPropertyString, incrementCounter, addHeader, monotonicNanos, logWarn } from "../shared/host";
+import { Name, getHeader, getPropertyString, addHeader, monotonicNanos, logWarn } from "../shared/host";
+import { FilterMetrics } from "../shared/metrics";
 import { reject, isGrpcContentType } from "../shared/reply";
 import { Action, MapType, Status, GRPC_RESOURCE_EXHAUSTED } from "../shared/status";
 import { RateConfig, IdentitySource } from "./config";
@@ -17,12 +18,8 @@ const PEER_URI_SAN = String.UTF8.encode(["connection", "uri_san_peer_certificate
 const MAX_IDENTITY_BYTES = 2048;
 const ANONYMOUS = String.UTF8.encode("");
 
-export class Metrics {
-  constructor(readonly allowed: u32, readonly rejected: u32, readonly errors: u32) {}
-}
-
 export class RateLimitShared {
-  constructor(readonly config: RateConfig, readonly table: BucketTable, readonly metrics: Metrics, readonly identityHeader: Name) {}
+  constructor(readonly config: RateConfig, readonly table: BucketTable, readonly metrics: FilterMetrics, readonly identityHeader: Name) {}
 }
 
 export class RateLimitStream extends HttpContext {
@@ -39,7 +36,7 @@ export class RateLimitStream extends HttpContext {
     let limit = cfg.defaultLimit;
     if (caller === null) {
       if (!cfg.allowUnauthenticated) {
-        incrementCounter(metrics.rejected);
+        metrics.rejected.inc();
         this.send(reject(403, "infergate_caller_unidentified", "{\"code\":\"caller_unidentified\"}", [], this.isGrpc(), 16 /* UNAUTHENTICATED */));
         return Action.PAUSE;
       }
@@ -50,18 +47,18 @@ export class RateLimitStream extends HttpContext {
     const result = this.shared.table.take(identity, limit, cfg.defaultLimit, monotonicNanos());
     const d = result.decision;
     if (result.outcome != Outcome.Decided || d === null) {
-      incrementCounter(metrics.errors);
+      metrics.errors.inc();
       logWarn("rate-limit: shared data " + (result.outcome == Outcome.Contention ? "contention" : "error") +
         (cfg.failOpen ? "; failing open" : "; failing closed"));
       if (cfg.failOpen) return Action.CONTINUE;
-      incrementCounter(metrics.rejected);
+      metrics.rejected.inc();
       this.send(reject(429, "infergate_rate_limit_unavailable", "{\"code\":\"rate_limit_unavailable\"}",
         ["retry-after", "1"], this.isGrpc(), GRPC_RESOURCE_EXHAUSTED));
       return Action.PAUSE;
     }
     const used = result.overflow ? cfg.defaultLimit : limit;
     if (!d.allowed) {
-      incrementCounter(metrics.rejected);
+      metrics.rejected.inc();
       this.send(reject(429, "infergate_rate_limited", "{\"code\":\"rate_limited\",\"retryAfter\":" + d.retryAfter.toString() + "}", [
         "retry-after", d.retryAfter.toString(),
         "x-ratelimit-limit", used.burst.toString(),
@@ -70,7 +67,7 @@ export class RateLimitStream extends HttpContext {
       ], this.isGrpc(), GRPC_RESOURCE_EXHAUSTED));
       return Action.PAUSE;
     }
-    incrementCounter(metrics.allowed);
+    metrics.allowed.inc();
     this.budget = d;
     this.limit = used;
     return Action.CONTINUE;
@@ -103,7 +100,7 @@ export class RateLimitStream extends HttpContext {
   }
 
   private send(status: u32): void {
-    if (status != Status.OK) incrementCounter(this.shared.metrics.errors);
+    if (status != Status.OK) this.shared.metrics.errors.inc();
   }
 }
 

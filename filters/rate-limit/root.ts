@@ -1,8 +1,9 @@
 // rate-limit root context: owns the validated config, the bucket table and the counters.
 import { RootContext, HttpContext } from "../shared/context";
-import { Name, defineCounter, logError, getPropertyString } from "../shared/host";
+import { Name, logError, getPropertyString } from "../shared/host";
+import { FilterMetrics } from "../shared/metrics";
 import { parseRateConfig, rateConfigError } from "./config";
-import { Metrics, RateLimitShared, RateLimitStream } from "./filter";
+import { RateLimitShared, RateLimitStream } from "./filter";
 import { BucketTable } from "./store";
 
 // A CAS loop that loses this many times in a row means heavy contention on one
@@ -11,7 +12,7 @@ const MAX_CAS_RETRIES = 16;
 
 export class RateLimitRoot extends RootContext {
   private shared: RateLimitShared | null = null;
-  private metrics: Metrics | null = null;
+  private metrics: FilterMetrics | null = null;
 
   onConfigure(configuration: string): bool {
     const cfg = parseRateConfig(configuration);
@@ -19,12 +20,7 @@ export class RateLimitRoot extends RootContext {
       logError("rate-limit: rejecting configuration: " + rateConfigError);
       return false;
     }
-    if (this.metrics === null) {
-      this.metrics = new Metrics(
-        defineCounter("infergate.rate_limit.allowed"),
-        defineCounter("infergate.rate_limit.rejected"),
-        defineCounter("infergate.rate_limit.errors"));
-    }
+    if (this.metrics === null) this.metrics = new FilterMetrics("rate_limit");
     // Keys are namespaced by plugin name so two rate-limit filters sharing a
     // vm_id keep separate buckets, and by table size so a resized table never
     // reads slots laid out for another size.
@@ -33,6 +29,11 @@ export class RateLimitRoot extends RootContext {
     this.shared = new RateLimitShared(cfg, new BucketTable(prefix, cfg.maxCallers, MAX_CAS_RETRIES), this.metrics!,
       new Name(cfg.identityHeader));
     return true;
+  }
+
+  onTick(): void {
+    const m = this.metrics;
+    if (m !== null) m.allowed.flush();
   }
 
   newHttpContext(id: u32): HttpContext | null {

@@ -170,8 +170,8 @@ export function defineCounter(name: string): u32 {
   return load<u32>(RET_SIZE);
 }
 
-export function incrementCounter(id: u32): void {
-  if (id != NO_METRIC) proxy_increment_metric(id, 1);
+export function incrementCounterBy(id: u32, n: i64): void {
+  if (id != NO_METRIC) proxy_increment_metric(id, n);
 }
 
 export function setTickPeriod(ms: u32): void {

@@ -321,6 +321,10 @@ describe('proxy-wasm filters in the real Envoy (V8, --concurrency 2, mTLS with S
   });
 
   it('publishes allowed/rejected/errors counters on /stats and /stats/prometheus', async () => {
+    // "allowed" is batched in each VM and flushed on a 1 s tick (one host call fewer per request)
+    const deadline = Date.now() + 3000;
+    const allowed = async () => Promise.all(['payload_limit', 'rate_limit'].map((f) => stat(`wasmcustom.infergate.${f}.allowed`)));
+    while ((await allowed()).some((n) => !(n > 0)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     for (const f of ['payload_limit', 'rate_limit']) {
       expect(await stat(`wasmcustom.infergate.${f}.allowed`)).toBeGreaterThan(0);
       expect(await stat(`wasmcustom.infergate.${f}.rejected`)).toBeGreaterThan(0);

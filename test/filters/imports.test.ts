@@ -15,6 +15,7 @@ const EXPECTED = {
     'env.proxy_increment_metric',
     'env.proxy_log',
     'env.proxy_send_local_response',
+    'env.proxy_set_tick_period_milliseconds',
   ],
   'rate-limit': [
     'env.proxy_add_header_map_value',
@@ -27,6 +28,7 @@ const EXPECTED = {
     'env.proxy_log',
     'env.proxy_send_local_response',
     'env.proxy_set_shared_data',
+    'env.proxy_set_tick_period_milliseconds',
     'wasi_snapshot_preview1.clock_time_get',
   ],
 } as const;

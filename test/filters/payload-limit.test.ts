@@ -124,15 +124,26 @@ describe('payload-limit: response cap', () => {
 });
 
 describe('payload-limit: stats', () => {
-  it('counts allowed and rejected requests', () => {
+  it('counts rejections at once and allowed requests by the next tick', () => {
     const host = filter();
+    expect(host.tickPeriodMs).toBe(1000);
     host.request(post('/a', [['content-length', '10']]), [10]);
     host.request(post('/a', [['content-length', '2000']]), [2000]);
     host.request(post('/a'), [999, 999]);
     host.request([[':method', 'GET'], [':path', '/a']]);
-    expect(host.metrics.value('infergate.payload_limit.allowed')).toBe(2);
     expect(host.metrics.value('infergate.payload_limit.rejected')).toBe(2);
+    expect(host.metrics.value('infergate.payload_limit.allowed')).toBe(0); // batched in the VM
+    host.tick();
+    expect(host.metrics.value('infergate.payload_limit.allowed')).toBe(2);
     expect(host.metrics.value('infergate.payload_limit.errors')).toBe(0);
+  });
+
+  it('flushes allowed requests every 64 without waiting for the tick', () => {
+    const host = filter();
+    for (let i = 0; i < 130; i++) host.request([[':method', 'GET'], [':path', '/a']]);
+    expect(host.metrics.value('infergate.payload_limit.allowed')).toBe(128);
+    host.tick();
+    expect(host.metrics.value('infergate.payload_limit.allowed')).toBe(130);
   });
 });
 

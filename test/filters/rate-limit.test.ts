@@ -118,6 +118,8 @@ describe('rate-limit: one budget across worker VMs (shared data with CAS)', () =
     const [a, b] = workers(2) as [ProxyWasmHost, ProxyWasmHost];
     const results = Array.from({ length: 8 }, (_, i) => from(i % 2 ? a : b, APP).localReply?.status ?? 200);
     expect(results.filter((s) => s === 200)).toHaveLength(4);
+    a.tick();
+    b.tick();
     expect(a.metrics.value('infergate.rate_limit.allowed')).toBe(4);
     expect(a.metrics.value('infergate.rate_limit.rejected')).toBe(4);
   });
