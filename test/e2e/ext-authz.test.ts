@@ -1,14 +1,11 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderBootstrap } from '../../envoy/bootstrap.js';
-import { startAuthzProcess, type AuthzProcess } from '../helpers/authz-process.js';
-import { startEnvoy, type EnvoyHandle } from '../helpers/envoy.js';
+import type { AuthzProcess } from '../helpers/authz-process.js';
+import { startE2eStack, type E2eStack } from '../helpers/e2e-stack.js';
 import { mtlsRequest } from '../helpers/mtls-client.js';
-import { EXAMPLE_MANIFEST, requireBundle } from '../helpers/paths.js';
-import { makePki, type Pki } from '../helpers/pki.js';
-import { startUpstream, type Upstream } from '../helpers/upstream.js';
+import { EXAMPLE_MANIFEST } from '../helpers/paths.js';
+import type { Pki } from '../helpers/pki.js';
+import type { Upstream } from '../helpers/upstream.js';
 
 const IDS = {
   gateway: 'spiffe://cluster.local/ns/gateway/sa/api-gateway',
@@ -19,41 +16,23 @@ const IDS = {
 const PREDICT = '/v1/models/bert:predict';
 
 describe('ext-authz through the real Envoy (mTLS, ext_authz filter, failure_mode_allow false)', () => {
-  let dir: string;
-  let manifest: string;
+  let stack: E2eStack;
   let pki: Pki;
   let upstream: Upstream;
   let authz: AuthzProcess;
-  let envoy: EnvoyHandle;
+  let manifest: string;
   let port: number;
 
   const call = (who: keyof typeof IDS | null, path = PREDICT, headers: Record<string, string> = {}) =>
     mtlsRequest(port, pki.caCert, who === null ? null : pki.client(who), { method: 'POST', path, headers, body: '{"instances":[[1,2,3]]}' });
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'infergate-e2e-authz-'));
-    manifest = join(dir, 'manifest.yaml');
-    copyFileSync(EXAMPLE_MANIFEST, manifest);
-    pki = makePki(join(dir, 'pki'), IDS);
-    upstream = await startUpstream();
-    authz = await startAuthzProcess(['--bundle', requireBundle(), '--manifest', manifest, '--decision-log', join(dir, 'decisions.log'), '--log-level', 'info']);
-    envoy = await startEnvoy(
-      renderBootstrap({
-        listenerPort: 0,
-        tls: pki,
-        extAuthz: { host: '127.0.0.1', port: authz.port },
-        upstream: { host: '127.0.0.1', port: upstream.port },
-      }),
-      { concurrency: 2 },
-    );
-    port = envoy.listenerPort('ingress');
+    stack = await startE2eStack({ name: 'authz', manifest: readFileSync(EXAMPLE_MANIFEST, 'utf8'), clients: IDS });
+    ({ pki, upstream, authz, manifest, port } = stack);
   });
 
   afterAll(async () => {
-    await envoy?.stop();
-    await authz?.stop();
-    await upstream?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await stack?.stop();
   });
 
   it('lets an allowed caller reach the model server, which sees the verified identity and not an injected one', async () => {
@@ -100,13 +79,12 @@ describe('ext-authz through the real Envoy (mTLS, ext_authz filter, failure_mode
       if (status === 200) break;
       await new Promise((r) => setTimeout(r, 25));
     }
-    if (status !== 200) console.log(authz.logs().split('\n').filter((l) => l.includes('policy')).join('\n'));
     expect(status).toBe(200);
     expect(Date.now() - t0).toBeLessThan(1000);
   });
 
   it('logs each decision as a JSON line with the verified caller and reason', () => {
-    const lines = readFileSync(join(dir, 'decisions.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = readFileSync(stack.decisionLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.some((l) => l.caller === IDS.compromised && l.reason === 'quarantined' && l.result === 'deny')).toBe(true);
     expect(lines.some((l) => l.caller === IDS.gateway && l.rule === 'gateway-predicts' && l.result === 'allow')).toBe(true);
   });
