@@ -5,6 +5,11 @@
 //
 //   node dist/bench/filters-bench.js [--duration 10] [--warmup 2] [--rounds 3]
 //        [--connections 32] [--body 1024] [--markdown FILE] [--breakdown]
+//        [--variant NAME=FILE.wasm]... [--only none,rate-only,...]
+//
+// --variant adds a listener running rate-limit alone from another build (A/B
+// of a change on the same Envoy, e.g. the previous build copied aside);
+// --only keeps just the named configurations (none is always kept).
 //
 // bench/filters.sh installs wrk and builds first; run that, not this.
 //
@@ -26,16 +31,21 @@ import { stringify } from 'yaml';
 
 const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
 
-interface Args { duration: number; warmup: number; rounds: number; connections: number; body: number; markdown: string | null; breakdown: boolean }
+interface Args { duration: number; warmup: number; rounds: number; connections: number; body: number; markdown: string | null; breakdown: boolean; variants: Record<string, string>; only: string[] | null }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { duration: 10, warmup: 2, rounds: 3, connections: 32, body: 1024, markdown: null, breakdown: false };
+  const a: Args = { duration: 10, warmup: 2, rounds: 3, connections: 32, body: 1024, markdown: null, breakdown: false, variants: {}, only: null };
   for (let i = 0; i < argv.length; i += 2) {
     const k = argv[i];
     if (k === '--breakdown') { a.breakdown = true; i--; continue; }
     const v = argv[i + 1];
     if (v === undefined) throw new Error(`missing value for ${k}`);
     if (k === '--markdown') a.markdown = v;
+    else if (k === '--variant') {
+      const eq = v.indexOf('=');
+      if (eq <= 0) throw new Error('--variant wants NAME=FILE.wasm');
+      a.variants[v.slice(0, eq)] = v.slice(eq + 1);
+    } else if (k === '--only') a.only = v.split(',');
     else if (k === '--duration' || k === '--warmup' || k === '--rounds' || k === '--connections' || k === '--body') a[k.slice(2) as 'duration'] = Number(v);
     else throw new Error(`unknown option ${k}`);
   }
@@ -73,13 +83,14 @@ const BIG = 1_000_000; // tokens and tokens/s: far above what one core can serve
 const MAX_BYTES = 1_048_576;
 
 function wasm(name: string, file: string, config: unknown): object {
+  const filename = file.startsWith('/') ? file : join(ROOT, 'build/filters', file);
   return {
     name: 'envoy.filters.http.wasm',
     typed_config: {
       '@type': T.wasm,
       config: {
         name, root_id: name,
-        vm_config: { vm_id: name, runtime: 'envoy.wasm.runtime.v8', code: { local: { filename: join(ROOT, 'build/filters', file) } } },
+        vm_config: { vm_id: name, runtime: 'envoy.wasm.runtime.v8', code: { local: { filename } } },
         configuration: { '@type': T.str, value: JSON.stringify(config) },
         fail_open: false,
       },
@@ -223,7 +234,13 @@ async function main(): Promise<void> {
     'wrk.headers["content-type"] = "application/json"',
     'wrk.headers["x-infergate-caller"] = "spiffe://cluster.local/ns/bench/sa/client"',
   ].join('\n'));
-  const configs = args.breakdown ? { ...FILTERS, ...BREAKDOWN } : FILTERS;
+  const all: Record<string, object[]> = args.breakdown ? { ...FILTERS, ...BREAKDOWN } : { ...FILTERS };
+  for (const [name, file] of Object.entries(args.variants)) {
+    if (!existsSync(file)) throw new Error(`--variant ${name}: ${file} is missing`);
+    all[`rate-${name}`] = [wasm(`rate_limit_${name}`, file.startsWith('/') ? file : join(process.cwd(), file), RATE_CONFIG)];
+  }
+  const configs = args.only === null ? all
+    : Object.fromEntries(Object.entries(all).filter(([n]) => n === 'none' || args.only!.includes(n) || n.startsWith('rate-') && Object.keys(args.variants).includes(n.slice(5))));
   const ports: Record<string, number> = {};
   for (const n of Object.keys(configs)) ports[n] = await freePort();
   const [frontAdmin, backAdmin, backPort] = [await freePort(), await freePort(), await freePort()];
@@ -238,7 +255,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < args.rounds; r++) {
       const order = names.map((_, i) => names[(i + r) % names.length]!);
       for (const n of order) {
-        runWrk(ports[n]!, args.warmup, args.connections, script, front.pid!);
+        if (args.warmup > 0) runWrk(ports[n]!, args.warmup, args.connections, script, front.pid!);
         const res = runWrk(ports[n]!, args.duration, args.connections, script, front.pid!);
         if (res.non2xx > 0) throw new Error(`${n}: ${res.non2xx} non-2xx responses; the bench must measure the allowed path`);
         results[n]!.push(res);
@@ -250,29 +267,33 @@ async function main(): Promise<void> {
       cpu: median(results[n]!.map((x) => x.cpuUsPerReq)),
     }])) as Record<string, { rps: number; p50: number; p99: number; cpu: number }>;
     const none = summary.none!;
-    const w = summary.wasm!;
-    const nat = summary.native!;
+    const w = summary.wasm;
+    const nat = summary.native;
     const label: Record<string, string> = {
       none: 'no filters', wasm: 'wasm rate-limit + payload-limit', native: 'native local_ratelimit + buffer',
       'rate-only': 'wasm rate-limit alone', 'payload-only': 'wasm payload-limit alone',
     };
     const rows = names.map((n) => {
       const s = summary[n]!;
-      return `| ${label[n]} | ${s.rps.toFixed(0)} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${(s.rps / none.rps).toFixed(3)} | ${s.cpu.toFixed(1)} |`;
+      return `| ${label[n] ?? n} | ${s.rps.toFixed(0)} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${(s.rps / none.rps).toFixed(3)} | ${s.cpu.toFixed(1)} |`;
     });
-    const throughputVsNone = w.rps / none.rps;
-    const throughputVsNative = w.rps / nat.rps;
     const table = [
       '| configuration | req/s (median) | p50 ms | p99 ms | throughput vs no filters | Envoy CPU µs/request |',
       '|---|---:|---:|---:|---:|---:|',
       ...rows,
+    ];
+    if (w !== undefined && nat !== undefined) {
+    const throughputVsNone = w.rps / none.rps;
+    const throughputVsNative = w.rps / nat.rps;
+    table.push(
       '',
       `wasm vs no filters: throughput ${(throughputVsNone * 100).toFixed(1)}% (cost ${((1 - throughputVsNone) * 100).toFixed(1)}%, target <= 15%: ${throughputVsNone >= 0.85 ? 'met' : 'MISSED'}), p50 x${(w.p50 / none.p50).toFixed(2)}, p99 x${(w.p99 / none.p99).toFixed(2)}`,
       `Envoy CPU per request: wasm +${(w.cpu - none.cpu).toFixed(1)} us over no filters, native +${(nat.cpu - none.cpu).toFixed(1)} us (less sensitive to other load on the machine than req/s)`,
       `wasm vs native:     throughput ${(throughputVsNative * 100).toFixed(1)}% (target >= 90%: ${throughputVsNative >= 0.9 ? 'met' : 'MISSED'}), p50 x${(w.p50 / nat.p50).toFixed(2)}, p99 x${(w.p99 / nat.p99).toFixed(2)}`,
-    ].join('\n');
-    console.log('\n' + table);
-    if (args.markdown) writeFileSync(args.markdown, table + '\n');
+    );
+    }
+    console.log('\n' + table.join('\n'));
+    if (args.markdown) writeFileSync(args.markdown, table.join('\n') + '\n');
   } finally {
     stop();
   }

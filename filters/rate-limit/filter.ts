@@ -1,54 +1,83 @@
 // rate-limit HTTP callbacks: one token per request from the caller's bucket,
 // decided on request headers; the budget is echoed on the response.
 import { HttpContext } from "../shared/context";
-import { Name, getHeader, getPropertyString, addHeader, monotonicNanos, logWarn } from "../shared/host";
+import { Name, getHeader, getHeaderBytes, getPropertyBytes, addHeaderU64, monotonicNanos, logWarn, HostBytes } from "../shared/host";
 import { FilterMetrics } from "../shared/metrics";
 import { reject, isGrpcContentType } from "../shared/reply";
 import { Action, MapType, Status, GRPC_RESOURCE_EXHAUSTED } from "../shared/status";
 import { RateConfig, IdentitySource } from "./config";
-import { Decision, Limit, limitForCaller } from "./logic";
-import { BucketTable, Outcome } from "./store";
+import { limitForCaller } from "./logic";
+import { BucketTable, Outcome, MAX_IDENTITY_BYTES } from "./store";
 
 const CONTENT_TYPE = new Name("content-type");
 const LIMIT = new Name("x-ratelimit-limit");
 const REMAINING = new Name("x-ratelimit-remaining");
 const RESET = new Name("x-ratelimit-reset");
 const PEER_URI_SAN = String.UTF8.encode(["connection", "uri_san_peer_certificate"].join("\0"));
-// SPIFFE caps IDs at 2048 bytes; anything longer is not an identity.
-const MAX_IDENTITY_BYTES = 2048;
-const ANONYMOUS = String.UTF8.encode("");
+
+// The caller's identity as the host handed it over (header value or SAN
+// property), used in place: matched on bytes against the pre-encoded caller
+// rules and copied into the bucket, never decoded into a string. One per VM.
+const identity = new HostBytes();
 
 export class RateLimitShared {
+  /** Finished streams, reused by the next request: no allocation per stream. */
+  readonly pool: RateLimitStream[] = [];
   constructor(readonly config: RateConfig, readonly table: BucketTable, readonly metrics: FilterMetrics, readonly identityHeader: Name) {}
+
+  stream(id: u32): RateLimitStream {
+    const pool = this.pool;
+    if (pool.length == 0) return new RateLimitStream(id, this);
+    const s = pool.pop();
+    s.reuse(id);
+    return s;
+  }
 }
 
 export class RateLimitStream extends HttpContext {
-  private budget: Decision | null = null;
-  private limit: Limit | null = null;
+  // The budget echoed on the allowed response (plain fields: nothing to allocate).
+  private allowed: bool = false;
+  private burst: u64 = 0;
+  private remaining: u64 = 0;
+  private reset: u64 = 0;
 
   constructor(id: u32, readonly shared: RateLimitShared) { super(id); }
 
+  reuse(id: u32): void {
+    this.id = id;
+    this.allowed = false;
+  }
+
+  onDone(): void {
+    this.allowed = false;
+    this.shared.pool.push(this);
+  }
+
   onRequestHeaders(headerCount: u32, endOfStream: bool): u32 {
+    const action = this.decide();
+    identity.release();
+    return action;
+  }
+
+  private decide(): u32 {
     const cfg = this.shared.config;
     const metrics = this.shared.metrics;
-    const caller = this.caller();
-    let identity = ANONYMOUS;
     let limit = cfg.defaultLimit;
-    if (caller === null) {
+    if (!this.readCaller()) {
       if (!cfg.allowUnauthenticated) {
         metrics.rejected.inc();
         this.send(reject(403, "infergate_caller_unidentified", "{\"code\":\"caller_unidentified\"}", [], this.isGrpc(), 16 /* UNAUTHENTICATED */));
         return Action.PAUSE;
       }
+      identity.release(); // anonymous: the empty identity
     } else {
-      identity = String.UTF8.encode(caller);
-      limit = limitForCaller(cfg.callers, cfg.defaultLimit, caller);
+      limit = limitForCaller(cfg.callers, cfg.defaultLimit, identity);
     }
-    const result = this.shared.table.take(identity, limit, cfg.defaultLimit, monotonicNanos());
-    const d = result.decision;
-    if (result.outcome != Outcome.Decided || d === null) {
+    const table = this.shared.table;
+    const outcome = table.take(identity.ptr, identity.len, limit, cfg.defaultLimit, monotonicNanos());
+    if (outcome != Outcome.Decided) {
       metrics.errors.inc();
-      logWarn("rate-limit: shared data " + (result.outcome == Outcome.Contention ? "contention" : "error") +
+      logWarn("rate-limit: shared data " + (outcome == Outcome.Contention ? "contention" : "error") +
         (cfg.failOpen ? "; failing open" : "; failing closed"));
       if (cfg.failOpen) return Action.CONTINUE;
       metrics.rejected.inc();
@@ -56,7 +85,8 @@ export class RateLimitStream extends HttpContext {
         ["retry-after", "1"], this.isGrpc(), GRPC_RESOURCE_EXHAUSTED));
       return Action.PAUSE;
     }
-    const used = result.overflow ? cfg.defaultLimit : limit;
+    const d = table.decision;
+    const used = table.overflow ? cfg.defaultLimit : limit;
     if (!d.allowed) {
       metrics.rejected.inc();
       this.send(reject(429, "infergate_rate_limited", "{\"code\":\"rate_limited\",\"retryAfter\":" + d.retryAfter.toString() + "}", [
@@ -68,29 +98,28 @@ export class RateLimitStream extends HttpContext {
       return Action.PAUSE;
     }
     metrics.allowed.inc();
-    this.budget = d;
-    this.limit = used;
+    this.allowed = true;
+    this.burst = used.burst;
+    this.remaining = d.remaining;
+    this.reset = d.reset;
     return Action.CONTINUE;
   }
 
   onResponseHeaders(headerCount: u32, endOfStream: bool): u32 {
-    const d = this.budget;
-    const limit = this.limit;
-    if (d === null || limit === null) return Action.CONTINUE;
-    addHeader(MapType.HTTP_RESPONSE_HEADERS, LIMIT, limit.burst.toString());
-    addHeader(MapType.HTTP_RESPONSE_HEADERS, REMAINING, d.remaining.toString());
-    addHeader(MapType.HTTP_RESPONSE_HEADERS, RESET, d.reset.toString());
+    if (!this.allowed) return Action.CONTINUE;
+    addHeaderU64(MapType.HTTP_RESPONSE_HEADERS, LIMIT, this.burst);
+    addHeaderU64(MapType.HTTP_RESPONSE_HEADERS, REMAINING, this.remaining);
+    addHeaderU64(MapType.HTTP_RESPONSE_HEADERS, RESET, this.reset);
     return Action.CONTINUE;
   }
 
-  /** The verified caller, or null when there is none (or it is not plausibly an identity). */
-  private caller(): string | null {
+  /** Reads the verified caller into `identity`; false when there is none (or it is not plausibly an identity). */
+  private readCaller(): bool {
     const cfg = this.shared.config;
-    const v = cfg.identitySource == IdentitySource.Header
-      ? getHeader(MapType.HTTP_REQUEST_HEADERS, this.shared.identityHeader)
-      : getPropertyString(PEER_URI_SAN);
-    if (v === null || v.length == 0 || v.length > MAX_IDENTITY_BYTES) return null;
-    return v;
+    const found = cfg.identitySource == IdentitySource.Header
+      ? getHeaderBytes(MapType.HTTP_REQUEST_HEADERS, this.shared.identityHeader, identity)
+      : getPropertyBytes(PEER_URI_SAN, identity);
+    return found && identity.len > 0 && identity.len <= MAX_IDENTITY_BYTES;
   }
 
   // Read only when rejecting (always inside onRequestHeaders, the only time
@@ -103,4 +132,3 @@ export class RateLimitStream extends HttpContext {
     if (status != Status.OK) this.shared.metrics.errors.inc();
   }
 }
-

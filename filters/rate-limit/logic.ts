@@ -2,6 +2,8 @@
 // nano-tokens (1e9 per token) so refill is exact integer arithmetic on
 // nanosecond clocks: perSecond tokens/s == perSecond nano-tokens/ns.
 
+import { HostBytes } from "../shared/host";
+
 export const NANO: u64 = 1_000_000_000;
 
 // A backwards step smaller than this is two workers reading the clock a few
@@ -15,29 +17,33 @@ export class Limit {
 }
 
 export class CallerRule {
+  /** UTF-8 of `match`: identities are matched as the bytes the host hands over. */
+  readonly bytes: ArrayBuffer;
   /** `prefix` rules come from a trailing `*` in `match`; the rest match exactly. */
-  constructor(readonly match: string, readonly prefix: bool, readonly limit: Limit) {}
+  constructor(readonly match: string, readonly prefix: bool, readonly limit: Limit) {
+    this.bytes = String.UTF8.encode(match);
+  }
 }
 
 /** Exact rules first, then the longest matching prefix, then the default. */
-export function limitForCaller(rules: CallerRule[], fallback: Limit, caller: string): Limit {
+export function limitForCaller(rules: CallerRule[], fallback: Limit, caller: HostBytes): Limit {
   let best: CallerRule | null = null;
   for (let i = 0; i < rules.length; i++) {
     const r = unchecked(rules[i]);
     if (r.prefix) {
-      if (caller.startsWith(r.match) && (best === null || (best.prefix && r.match.length > best.match.length))) best = r;
-    } else if (r.match == caller) {
+      if (caller.startsWith(r.bytes) && (best === null || (best.prefix && r.bytes.byteLength > best.bytes.byteLength))) best = r;
+    } else if (caller.equals(r.bytes)) {
       return r.limit;
     }
   }
   return best !== null ? best.limit : fallback;
 }
 
-/** Bucket state as stored in shared data (without the owner's identity). */
-export class BucketState {
-  constructor(public tokens: u64, public last: u64, public fullAt: u64) {}
-}
-
+/**
+ * The outcome of one take, and the bucket state to write back. One instance
+ * per VM is filled in place (callbacks never interleave within a VM), so the
+ * request path allocates nothing.
+ */
 export class Decision {
   allowed: bool = false;
   /** Whole tokens left after this request. */
@@ -46,8 +52,10 @@ export class Decision {
   retryAfter: u64 = 0;
   /** Seconds until the bucket is full again. */
   reset: u64 = 0;
-  /** State to write back. */
-  state: BucketState = new BucketState(0, 0, 0);
+  /** State to write back: nano-tokens, last refill ns, full-at ns. */
+  tokens: u64 = 0;
+  last: u64 = 0;
+  fullAt: u64 = 0;
   /** False when nothing changed (a denial on a steady clock): skip the write. */
   store: bool = true;
 }
@@ -71,12 +79,16 @@ export function nextLast(last: u64, now: u64): u64 {
   return last - now > SKEW_NS ? now : last;
 }
 
-/** Takes one token if there is one. `state` null means a caller with no bucket yet (full). */
-export function take(state: BucketState | null, now: u64, limit: Limit): Decision {
+/**
+ * Takes one token if there is one, filling `d`. `fresh` means a caller with no
+ * bucket yet (full); otherwise the bucket holds `tokens` as of `prevLast`.
+ */
+export function take(d: Decision, fresh: bool, tokens0: u64, prevLast: u64, now: u64, limit: Limit): void {
   const cap = limit.burst * NANO;
-  const d = new Decision();
-  let tokens = state === null ? cap : refill(state.tokens, state.last, now, limit);
-  const last = state === null ? now : nextLast(state.last, now);
+  let tokens = fresh ? cap : refill(tokens0, prevLast, now, limit);
+  const last = fresh ? now : nextLast(prevLast, now);
+  d.allowed = false;
+  d.retryAfter = 0;
   if (tokens >= NANO) {
     d.allowed = true;
     tokens -= NANO;
@@ -86,17 +98,17 @@ export function take(state: BucketState | null, now: u64, limit: Limit): Decisio
   const toFullNs = ceilDiv(cap - tokens, limit.perSecond);
   d.remaining = tokens / NANO;
   d.reset = ceilDiv(toFullNs, NANO);
-  d.state = new BucketState(tokens, last, last + toFullNs);
+  d.tokens = tokens;
+  d.last = last;
+  d.fullAt = last + toFullNs;
   // A denial changes nothing, unless the clock was rebased after a real jump back.
-  d.store = d.allowed || state === null || last != state.last;
-  return d;
+  d.store = d.allowed || fresh || last != prevLast;
 }
 
 /** FNV-1a over the identity's bytes: picks the caller's home slot. */
-export function fnv1a(bytes: ArrayBuffer): u32 {
+export function fnv1a(p: usize, len: i32): u32 {
   let h: u32 = 2166136261;
-  const p = changetype<usize>(bytes);
-  for (let i = 0; i < bytes.byteLength; i++) {
+  for (let i = 0; i < len; i++) {
     h ^= load<u8>(p + i);
     h *= 16777619;
   }

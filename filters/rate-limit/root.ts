@@ -3,7 +3,7 @@ import { RootContext, HttpContext } from "../shared/context";
 import { Name, logError, getPropertyString } from "../shared/host";
 import { FilterMetrics } from "../shared/metrics";
 import { parseRateConfig, rateConfigError } from "./config";
-import { RateLimitShared, RateLimitStream } from "./filter";
+import { RateLimitShared } from "./filter";
 import { BucketTable } from "./store";
 
 // A CAS loop that loses this many times in a row means heavy contention on one
@@ -39,6 +39,6 @@ export class RateLimitRoot extends RootContext {
   newHttpContext(id: u32): HttpContext | null {
     const shared = this.shared;
     if (shared === null) return null;
-    return new RateLimitStream(id, shared);
+    return shared.stream(id);
   }
 }

@@ -7,117 +7,156 @@
 // Callers that find no slot share one overflow bucket with the default limit.
 //
 // Slot value: u64 nano-tokens | u64 last refill ns | u64 full-at ns | identity bytes.
-import { getSharedData, setSharedData, SharedValue } from "../shared/host";
+//
+// The request path allocates no GC object: keys and values are rendered into
+// per-table scratch buffers, values the host returns are read in place (then
+// freed), and the outcome is written into one Decision reused per VM.
+import { getSharedDataBytes, setSharedDataRaw, sharedCas, HostBytes } from "../shared/host";
 import { Status } from "../shared/status";
-import { BucketState, Decision, Limit, take, fnv1a } from "./logic";
+import { Decision, Limit, take, fnv1a } from "./logic";
 
 const HEADER: i32 = 24;
 const PROBES: u32 = 8;
+// SPIFFE caps IDs at 2048 bytes; anything longer is not an identity.
+export const MAX_IDENTITY_BYTES: i32 = 2048;
 // Envoy inserts a missing key whatever CAS we pass, but checks a non-zero CAS
 // if the key appeared meanwhile, so this turns "create" into "create if absent"
 // (it only fails to if the key's CAS is exactly this value at that instant).
 const CREATE_CAS: u32 = u32.MAX_VALUE;
+// u32 slot numbers have at most 10 decimal digits.
+const MAX_DIGITS: i32 = 10;
 
 export const enum Outcome { Decided, Contention, HostError }
 
-export class TakeResult {
-  constructor(readonly outcome: Outcome, readonly decision: Decision | null, readonly overflow: bool) {}
-}
-
-function encode(state: BucketState, identity: ArrayBuffer): ArrayBuffer {
-  const out = new ArrayBuffer(HEADER + identity.byteLength);
-  const p = changetype<usize>(out);
-  store<u64>(p, state.tokens);
-  store<u64>(p, state.last, 8);
-  store<u64>(p, state.fullAt, 16);
-  memory.copy(p + HEADER, changetype<usize>(identity), identity.byteLength);
-  return out;
-}
-
-function ownedBy(v: ArrayBuffer, identity: ArrayBuffer): bool {
-  if (v.byteLength != HEADER + identity.byteLength) return false;
-  return memory.compare(changetype<usize>(v) + HEADER, changetype<usize>(identity), identity.byteLength) == 0;
-}
-
-function stateOf(v: ArrayBuffer): BucketState {
-  const p = changetype<usize>(v);
-  return new BucketState(load<u64>(p), load<u64>(p, 8), load<u64>(p, 16));
-}
-
 export class BucketTable {
+  /** Filled by take() when it returns Decided. */
+  readonly decision: Decision = new Decision();
+  /** Set by take(): the request was charged to the shared overflow bucket. */
+  overflow: bool = false;
+
+  private readonly prefixLen: i32;
+  private readonly key: ArrayBuffer;
   private readonly overflowKey: ArrayBuffer;
-  private readonly overflowIdentity: ArrayBuffer = new ArrayBuffer(0);
+  private readonly value: ArrayBuffer = new ArrayBuffer(HEADER + MAX_IDENTITY_BYTES);
+  private readonly got: HostBytes = new HostBytes();
 
   constructor(readonly prefix: string, readonly slots: u32, readonly maxRetries: i32) {
+    const p = String.UTF8.encode(prefix);
+    const key = new ArrayBuffer(p.byteLength + MAX_DIGITS);
+    memory.copy(changetype<usize>(key), changetype<usize>(p), p.byteLength);
+    this.prefixLen = p.byteLength;
+    this.key = key;
     this.overflowKey = String.UTF8.encode(prefix + "overflow");
   }
 
-  // Encoded keys are cached per VM: at most `slots` small buffers, and no
-  // string building on the request path once a slot has been seen.
-  private readonly keys: Map<u32, ArrayBuffer> = new Map();
-
-  private slotKey(slot: u32): ArrayBuffer {
-    if (this.keys.has(slot)) return this.keys.get(slot);
-    const key = String.UTF8.encode(this.prefix + slot.toString());
-    this.keys.set(slot, key);
-    return key;
+  /** Renders "<prefix><slot>" into the key buffer; returns its length. */
+  private slotKey(slot: u32): i32 {
+    let n = 1;
+    for (let v = slot; v >= 10; v /= 10) n++;
+    const base = changetype<usize>(this.key) + this.prefixLen;
+    let v = slot;
+    for (let i = n - 1; i >= 0; i--) {
+      store<u8>(base + i, <u8>(48 + v % 10));
+      v /= 10;
+    }
+    return this.prefixLen + n;
   }
 
-  /** Takes a token from `identity`'s bucket, retrying on CAS conflicts up to maxRetries. */
-  take(identity: ArrayBuffer, limit: Limit, overflowLimit: Limit, now: u64): TakeResult {
-    const home = fnv1a(identity) % this.slots;
+  /** Encodes the decision's state and `identity` into the value buffer; returns its length. */
+  private encode(idPtr: usize, idLen: i32): i32 {
+    const d = this.decision;
+    const p = changetype<usize>(this.value);
+    store<u64>(p, d.tokens);
+    store<u64>(p, d.last, 8);
+    store<u64>(p, d.fullAt, 16);
+    memory.copy(p + HEADER, idPtr, idLen);
+    return HEADER + idLen;
+  }
+
+  private ownedBy(idPtr: usize, idLen: i32): bool {
+    const v = this.got;
+    return v.len == HEADER + idLen && memory.compare(v.ptr + HEADER, idPtr, idLen) == 0;
+  }
+
+  /**
+   * Takes a token from the bucket of the identity at `idPtr` (at most
+   * MAX_IDENTITY_BYTES), retrying on CAS conflicts up to maxRetries.
+   */
+  take(idPtr: usize, idLen: i32, limit: Limit, overflowLimit: Limit, now: u64): Outcome {
+    const outcome = this.takeSlot(idPtr, idLen, limit, overflowLimit, now);
+    this.got.release();
+    return outcome;
+  }
+
+  private takeSlot(idPtr: usize, idLen: i32, limit: Limit, overflowLimit: Limit, now: u64): Outcome {
+    this.overflow = false;
+    const d = this.decision;
+    const got = this.got;
+    const keyPtr = changetype<usize>(this.key);
+    const home = fnv1a(idPtr, idLen) % this.slots;
     const probes = this.slots < PROBES ? this.slots : PROBES;
     for (let attempt = 0; attempt < this.maxRetries; attempt++) {
-      let freeKey: ArrayBuffer | null = null;
+      let free = false;
+      let freeSlot: u32 = 0;
       let freeCas: u32 = 0;
       let retry = false;
       for (let i: u32 = 0; i < probes; i++) {
-        const key = this.slotKey((home + i) % this.slots);
-        const v = getSharedData(key);
-        if (v.status == Status.OK && ownedBy(v.bytes, identity)) {
-          const d = take(stateOf(v.bytes), now, limit);
-          if (!d.store) return new TakeResult(Outcome.Decided, d, false);
-          const st = setSharedData(key, encode(d.state, identity), v.cas);
-          if (st == Status.OK) return new TakeResult(Outcome.Decided, d, false);
-          if (st != Status.CAS_MISMATCH) return new TakeResult(Outcome.HostError, null, false);
+        const slot = (home + i) % this.slots;
+        const keyLen = this.slotKey(slot);
+        const st = getSharedDataBytes(keyPtr, keyLen, got);
+        const cas = sharedCas();
+        if (st == Status.OK && this.ownedBy(idPtr, idLen)) {
+          take(d, false, load<u64>(got.ptr), load<u64>(got.ptr, 8), now, limit);
+          if (!d.store) return Outcome.Decided;
+          const set = setSharedDataRaw(keyPtr, keyLen, changetype<usize>(this.value), this.encode(idPtr, idLen), cas);
+          if (set == Status.OK) return Outcome.Decided;
+          if (set != Status.CAS_MISMATCH) return Outcome.HostError;
           retry = true;
           break;
         }
-        if (freeKey === null && this.reusable(v, now)) {
-          freeKey = key;
-          freeCas = v.status == Status.OK ? v.cas : CREATE_CAS;
-        } else if (v.status != Status.OK && v.status != Status.NOT_FOUND) {
-          return new TakeResult(Outcome.HostError, null, false);
+        if (!free && this.reusable(st, now)) {
+          free = true;
+          freeSlot = slot;
+          freeCas = st == Status.OK ? cas : CREATE_CAS;
+        } else if (st != Status.OK && st != Status.NOT_FOUND) {
+          return Outcome.HostError;
         }
       }
       if (retry) continue;
-      if (freeKey === null) return this.takeOverflow(overflowLimit, now);
-      const d = take(null, now, limit);
-      const st = setSharedData(freeKey, encode(d.state, identity), freeCas);
-      if (st == Status.OK) return new TakeResult(Outcome.Decided, d, false);
-      if (st != Status.CAS_MISMATCH) return new TakeResult(Outcome.HostError, null, false);
+      if (!free) return this.takeOverflow(overflowLimit, now);
+      take(d, true, 0, 0, now, limit);
+      const set = setSharedDataRaw(keyPtr, this.slotKey(freeSlot), changetype<usize>(this.value), this.encode(idPtr, idLen), freeCas);
+      if (set == Status.OK) return Outcome.Decided;
+      if (set != Status.CAS_MISMATCH) return Outcome.HostError;
     }
-    return new TakeResult(Outcome.Contention, null, false);
+    return Outcome.Contention;
   }
 
-  private reusable(v: SharedValue, now: u64): bool {
-    if (v.status == Status.NOT_FOUND) return true;
-    if (v.status != Status.OK) return false;
-    if (v.bytes.byteLength < HEADER) return true;
-    return stateOf(v.bytes).fullAt <= now;
+  private reusable(st: u32, now: u64): bool {
+    if (st == Status.NOT_FOUND) return true;
+    if (st != Status.OK) return false;
+    const v = this.got;
+    if (v.len < HEADER) return true;
+    return load<u64>(v.ptr, 16) <= now;
   }
 
-  private takeOverflow(limit: Limit, now: u64): TakeResult {
+  private takeOverflow(limit: Limit, now: u64): Outcome {
+    this.overflow = true;
+    const d = this.decision;
+    const got = this.got;
+    const key = changetype<usize>(this.overflowKey);
+    const keyLen = this.overflowKey.byteLength;
     for (let attempt = 0; attempt < this.maxRetries; attempt++) {
-      const v = getSharedData(this.overflowKey);
-      if (v.status != Status.OK && v.status != Status.NOT_FOUND) return new TakeResult(Outcome.HostError, null, true);
-      const fresh = v.status == Status.NOT_FOUND || v.bytes.byteLength < HEADER;
-      const d = take(fresh ? null : stateOf(v.bytes), now, limit);
-      if (!d.store) return new TakeResult(Outcome.Decided, d, true);
-      const st = setSharedData(this.overflowKey, encode(d.state, this.overflowIdentity), v.status == Status.OK ? v.cas : CREATE_CAS);
-      if (st == Status.OK) return new TakeResult(Outcome.Decided, d, true);
-      if (st != Status.CAS_MISMATCH) return new TakeResult(Outcome.HostError, null, true);
+      const st = getSharedDataBytes(key, keyLen, got);
+      const cas = sharedCas();
+      if (st != Status.OK && st != Status.NOT_FOUND) return Outcome.HostError;
+      const fresh = st == Status.NOT_FOUND || got.len < HEADER;
+      take(d, fresh, fresh ? 0 : load<u64>(got.ptr), fresh ? 0 : load<u64>(got.ptr, 8), now, limit);
+      if (!d.store) return Outcome.Decided;
+      const set = setSharedDataRaw(key, keyLen, changetype<usize>(this.value), this.encode(0, 0), st == Status.OK ? cas : CREATE_CAS);
+      if (set == Status.OK) return Outcome.Decided;
+      if (set != Status.CAS_MISMATCH) return Outcome.HostError;
     }
-    return new TakeResult(Outcome.Contention, null, true);
+    return Outcome.Contention;
   }
 }

@@ -4,7 +4,8 @@
 import { Action } from "./status";
 
 export class HttpContext {
-  constructor(readonly id: u32) {}
+  /** Mutable so a filter may recycle finished contexts for new streams. */
+  constructor(public id: u32) {}
   onRequestHeaders(headerCount: u32, endOfStream: bool): u32 { return Action.CONTINUE; }
   onRequestBody(bodySize: u32, endOfStream: bool): u32 { return Action.CONTINUE; }
   onResponseHeaders(headerCount: u32, endOfStream: bool): u32 { return Action.CONTINUE; }

@@ -35,6 +35,38 @@ function takeBytes(): ArrayBuffer {
   return buf;
 }
 
+/**
+ * Bytes the host handed over through our malloc, used in place instead of
+ * copied into a GC object: the request path then allocates nothing the
+ * collector has to trace. One instance is reused per purpose (a VM runs one
+ * callback at a time); fill() frees what it held before.
+ */
+export class HostBytes {
+  ptr: usize = 0;
+  len: i32 = 0;
+
+  release(): void {
+    if (this.ptr != 0) heap.free(this.ptr);
+    this.ptr = 0;
+    this.len = 0;
+  }
+
+  fill(): void {
+    this.release();
+    this.ptr = load<usize>(RET_PTR);
+    this.len = <i32>load<u32>(RET_SIZE);
+    if (this.ptr == 0) this.len = 0;
+  }
+
+  equals(b: ArrayBuffer): bool {
+    return this.len == b.byteLength && memory.compare(this.ptr, changetype<usize>(b), <usize>this.len) == 0;
+  }
+
+  startsWith(b: ArrayBuffer): bool {
+    return this.len >= b.byteLength && memory.compare(this.ptr, changetype<usize>(b), <usize>b.byteLength) == 0;
+  }
+}
+
 function clearRet(): void {
   store<usize>(RET_PTR, 0);
   store<u32>(RET_SIZE, 0);
@@ -70,6 +102,30 @@ export function getHeader(mapType: u32, name: Name): string | null {
   const st = proxy_get_header_map_value(mapType, changetype<usize>(name.bytes), name.bytes.byteLength, RET_PTR, RET_SIZE);
   if (st != Status.OK) return null;
   return takeString();
+}
+
+/** Like getHeader, but leaves the value's bytes in `out` (false, and `out` empty, when absent). */
+export function getHeaderBytes(mapType: u32, name: Name, out: HostBytes): bool {
+  clearRet();
+  const st = proxy_get_header_map_value(mapType, changetype<usize>(name.bytes), name.bytes.byteLength, RET_PTR, RET_SIZE);
+  if (st != Status.OK) { out.release(); return false; }
+  out.fill();
+  return true;
+}
+
+// Decimal digits of a u64 are written here: no string on the request path.
+const DIGITS: usize = memory.data(24);
+
+/** Adds a header whose value is `value` in decimal. */
+export function addHeaderU64(mapType: u32, name: Name, value: u64): u32 {
+  let end = DIGITS + 24;
+  let p = end;
+  do {
+    p--;
+    store<u8>(p, <u8>(48 + value % 10));
+    value /= 10;
+  } while (value != 0);
+  return proxy_add_header_map_value(mapType, changetype<usize>(name.bytes), name.bytes.byteLength, p, end - p);
 }
 
 export function addHeader(mapType: u32, name: Name, value: string): u32 {
@@ -140,6 +196,15 @@ export function getPropertyString(path: ArrayBuffer): string | null {
   return takeString();
 }
 
+/** Like getPropertyString, but leaves the value's bytes in `out`. */
+export function getPropertyBytes(path: ArrayBuffer, out: HostBytes): bool {
+  clearRet();
+  const st = proxy_get_property(changetype<usize>(path), path.byteLength, RET_PTR, RET_SIZE);
+  if (st != Status.OK) { out.release(); return false; }
+  out.fill();
+  return true;
+}
+
 /** Result of a shared-data read: status, value bytes, and the CAS token to write back with. */
 export class SharedValue {
   constructor(readonly status: u32, readonly bytes: ArrayBuffer, readonly cas: u32) {}
@@ -151,6 +216,27 @@ export function getSharedData(key: ArrayBuffer): SharedValue {
   const cas = load<u32>(RET_CAS);
   if (st != Status.OK) return new SharedValue(st, new ArrayBuffer(0), 0);
   return new SharedValue(st, takeBytes(), cas);
+}
+
+/**
+ * Shared-data read into `out` (empty unless OK); returns the status. The CAS
+ * token to write back with is sharedCas() until the next read.
+ */
+export function getSharedDataBytes(keyPtr: usize, keyLen: i32, out: HostBytes): u32 {
+  clearRet();
+  const st = proxy_get_shared_data(keyPtr, keyLen, RET_PTR, RET_SIZE, RET_CAS);
+  lastCas = load<u32>(RET_CAS);
+  if (st != Status.OK) { out.release(); return st; }
+  out.fill();
+  return st;
+}
+
+let lastCas: u32 = 0;
+export function sharedCas(): u32 { return lastCas; }
+
+/** setSharedData with key and value in raw memory. */
+export function setSharedDataRaw(keyPtr: usize, keyLen: i32, ptr: usize, len: i32, cas: u32): u32 {
+  return proxy_set_shared_data(keyPtr, keyLen, ptr, len, cas);
 }
 
 /** CAS_MISMATCH when another worker wrote since our read; cas 0 means unconditional. */
