@@ -7,8 +7,9 @@
 //        [--connections 32] [--body 1024] [--markdown FILE] [--breakdown]
 //        [--variant NAME=FILE.wasm]... [--only none,rate-only,...]
 //
-// --variant adds a listener running rate-limit alone from another build (A/B
-// of a change on the same Envoy, e.g. the previous build copied aside);
+// --variant adds a listener running one filter alone from another build (A/B
+// of a change on the same Envoy, e.g. the previous build copied aside): a file
+// whose name contains "payload" runs as payload-limit, any other as rate-limit;
 // --only keeps just the named configurations (none is always kept).
 //
 // bench/filters.sh installs wrk and builds first; run that, not this.
@@ -237,7 +238,8 @@ async function main(): Promise<void> {
   const all: Record<string, object[]> = args.breakdown ? { ...FILTERS, ...BREAKDOWN } : { ...FILTERS };
   for (const [name, file] of Object.entries(args.variants)) {
     if (!existsSync(file)) throw new Error(`--variant ${name}: ${file} is missing`);
-    all[`rate-${name}`] = [wasm(`rate_limit_${name}`, file.startsWith('/') ? file : join(process.cwd(), file), RATE_CONFIG)];
+    const abs = file.startsWith('/') ? file : join(process.cwd(), file);
+    all[`rate-${name}`] = file.includes('payload') ? [wasm(`payload_limit_${name}`, abs, PAYLOAD_CONFIG)] : [wasm(`rate_limit_${name}`, abs, RATE_CONFIG)];
   }
   const configs = args.only === null ? all
     : Object.fromEntries(Object.entries(all).filter(([n]) => n === 'none' || args.only!.includes(n) || n.startsWith('rate-') && Object.keys(args.variants).includes(n.slice(5))));

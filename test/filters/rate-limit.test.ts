@@ -165,11 +165,13 @@ describe('rate-limit: one budget across worker VMs (shared data with CAS)', () =
 
   it('lets the request through on persistent contention when failureMode is allow', () => {
     const [a] = workers(1, { ...CONFIG, failureMode: 'allow' }) as [ProxyWasmHost];
-    from(a, APP);
+    expect(header(from(a, APP).responseHeaders, 'x-ratelimit-remaining')).toBe('3');
     contend(a.shared);
     const s = from(a, APP);
     a.shared.beforeSet = null;
     expect(s.localReply).toBeNull();
+    // No budget to report; the recycled stream context must not echo the previous request's.
+    expect(header(s.responseHeaders, 'x-ratelimit-remaining')).toBeUndefined();
     expect(a.metrics.value('infergate.rate_limit.errors')).toBe(1);
   });
 });
