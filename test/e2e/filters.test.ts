@@ -1,16 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { connect } from 'node:http2';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderBootstrap, wasmHttpFilter } from '../../envoy/bootstrap.js';
-import { startAuthzProcess, type AuthzProcess } from '../helpers/authz-process.js';
+import { wasmHttpFilter } from '../../envoy/bootstrap.js';
 import { startEnvoy, type EnvoyHandle } from '../helpers/envoy.js';
+import { startE2eStack, type E2eStack } from '../helpers/e2e-stack.js';
 import { mtlsRequest, type Reply } from '../helpers/mtls-client.js';
-import { requireBundle } from '../helpers/paths.js';
-import { makePki, type Pki } from '../helpers/pki.js';
-import { startUpstream, type Upstream } from '../helpers/upstream.js';
+import type { Pki } from '../helpers/pki.js';
+import type { Upstream } from '../helpers/upstream.js';
 import { builtFilter } from '../filters/built.js';
 
 const TD = 'spiffe://cluster.local/ns/e2e/sa/';
@@ -46,10 +43,9 @@ function filters(rate: unknown = RATE, payload: unknown = PAYLOAD): object[] {
 }
 
 describe('proxy-wasm filters in the real Envoy (V8, --concurrency 2, mTLS with SPIFFE certs, after ext_authz)', () => {
-  let dir: string;
+  let stack: E2eStack;
   let pki: Pki;
   let upstream: Upstream;
-  let authz: AuthzProcess;
   let envoy: EnvoyHandle;
   let port: number;
 
@@ -123,29 +119,12 @@ describe('proxy-wasm filters in the real Envoy (V8, --concurrency 2, mTLS with S
   }
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'infergate-e2e-filters-'));
-    writeFileSync(join(dir, 'manifest.yaml'), MANIFEST);
-    pki = makePki(join(dir, 'pki'), IDS);
-    upstream = await startUpstream('h2c');
-    authz = await startAuthzProcess(['--bundle', requireBundle(), '--manifest', join(dir, 'manifest.yaml'), '--decision-log', join(dir, 'decisions.log')]);
-    envoy = await startEnvoy(
-      renderBootstrap({
-        listenerPort: 0,
-        tls: pki,
-        extAuthz: { host: '127.0.0.1', port: authz.port },
-        httpFilters: filters(),
-        upstream: { host: '127.0.0.1', port: upstream.port, http2: true },
-      }),
-      { concurrency: 2 },
-    );
-    port = envoy.listenerPort('ingress');
+    stack = await startE2eStack({ name: 'filters', manifest: MANIFEST, clients: IDS, httpFilters: filters(), upstream: 'h2c' });
+    ({ pki, upstream, envoy, port } = stack);
   });
 
   afterAll(async () => {
-    await envoy?.stop();
-    await authz?.stop();
-    await upstream?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await stack?.stop();
   });
 
   describe('payload-limit', () => {
@@ -255,13 +234,7 @@ describe('proxy-wasm filters in the real Envoy (V8, --concurrency 2, mTLS with S
 
     beforeAll(async () => {
       headerEnvoy = await startEnvoy(
-        renderBootstrap({
-          listenerPort: 0,
-          tls: pki,
-          extAuthz: { host: '127.0.0.1', port: authz.port },
-          httpFilters: filters({ ...RATE, identity: 'header:x-infergate-caller' }),
-          upstream: { host: '127.0.0.1', port: upstream.port, http2: true },
-        }),
+        stack.bootstrap(filters({ ...RATE, identity: 'header:x-infergate-caller' })),
         { concurrency: 2 },
       );
       headerPort = headerEnvoy.listenerPort('ingress');
@@ -296,13 +269,7 @@ describe('proxy-wasm filters in the real Envoy (V8, --concurrency 2, mTLS with S
 
     beforeAll(async () => {
       capped = await startEnvoy(
-        renderBootstrap({
-          listenerPort: 0,
-          tls: pki,
-          extAuthz: { host: '127.0.0.1', port: authz.port },
-          httpFilters: filters(RATE, { ...PAYLOAD, maxResponseBytes: 64 }),
-          upstream: { host: '127.0.0.1', port: upstream.port, http2: true },
-        }),
+        stack.bootstrap(filters(RATE, { ...PAYLOAD, maxResponseBytes: 64 })),
         { concurrency: 2 },
       );
     });
@@ -342,13 +309,7 @@ describe('proxy-wasm filters in the real Envoy (V8, --concurrency 2, mTLS with S
     ['rate-limit', { ...RATE, identity: 'jwt' }, PAYLOAD, 'rate-limit: rejecting configuration: configuration.identity must be'],
     ['payload-limit', RATE, { defaultMaxBytes: '1MiB' }, 'payload-limit: rejecting configuration: configuration.defaultMaxBytes must be an integer'],
   ])('makes Envoy reject the configuration when the %s config is invalid', async (_name, rate, payload, reason) => {
-    const yaml = renderBootstrap({
-      listenerPort: 0,
-      tls: pki,
-      extAuthz: { host: '127.0.0.1', port: authz.port },
-      httpFilters: filters(rate, payload),
-      upstream: { host: '127.0.0.1', port: upstream.port, http2: true },
-    });
+    const yaml = stack.bootstrap(filters(rate, payload));
     const err = await startEnvoy(yaml, { concurrency: 2 }).then(
       async (e) => { await e.stop(); return null; },
       (e: Error) => e,

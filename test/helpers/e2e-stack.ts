@@ -19,6 +19,8 @@ export interface E2eStack {
   readonly envoy: EnvoyHandle;
   /** Envoy's mTLS listener. */
   readonly port: number;
+  /** Another bootstrap on the same PKI, authz server and upstream, with other filters. */
+  bootstrap(httpFilters: readonly object[]): string;
   stop(): Promise<void>;
 }
 
@@ -46,18 +48,17 @@ export async function startE2eStack(o: E2eOptions): Promise<E2eStack> {
   const h2 = o.upstream === 'h2c';
   const upstream = await startUpstream(o.upstream ?? 'http1');
   const authz = await startAuthzProcess(['--bundle', requireBundle(), '--manifest', manifest, '--decision-log', decisionLog, '--log-level', 'info']);
-  const envoy = await startEnvoy(
+  const bootstrap = (httpFilters: readonly object[]): string =>
     renderBootstrap({
       listenerPort: 0,
       tls: pki,
       extAuthz: { host: '127.0.0.1', port: authz.port },
-      httpFilters: o.httpFilters ?? [],
+      httpFilters,
       upstream: { host: '127.0.0.1', port: upstream.port, http2: h2 },
-    }),
-    { concurrency: 2 },
-  );
+    });
+  const envoy = await startEnvoy(bootstrap(o.httpFilters ?? []), { concurrency: 2 });
   return {
-    dir, manifest, decisionLog, pki, upstream, authz, envoy,
+    dir, manifest, decisionLog, pki, upstream, authz, envoy, bootstrap,
     port: envoy.listenerPort('ingress'),
     async stop() {
       await envoy.stop();
