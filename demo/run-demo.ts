@@ -50,10 +50,11 @@ async function main(): Promise<number> {
     process.stdout.write(JSON.stringify({ rows, ports: p }) + '\n');
   } else {
     process.stdout.write(`\n${formatTable(rows)}\n\n`);
-    process.stdout.write(`${rows.length - failed} of ${rows.length} calls got the expected status.\n\nWhere to look:\n`);
+    const live = values['keep-running'] ? '' : ' (while it runs: make demo DEMO_ARGS=--keep-running)';
+    process.stdout.write(`${rows.length - failed} of ${rows.length} calls got the expected status.\n\nWhere to look${live}:\n`);
     process.stdout.write(`  decision log    ${stack.logDir}/decisions.log   (one JSON line per check)\n`);
     process.stdout.write(`  authz metrics   curl -s http://127.0.0.1:${p.metrics}/metrics | grep infergate_\n`);
-    process.stdout.write(`  Envoy stats     curl -s http://127.0.0.1:${p.admin}/stats | grep -E 'ext_authz|infergate'\n`);
+    process.stdout.write(`  Envoy stats     curl -s http://127.0.0.1:${p.admin}/stats | grep -E 'ext_authz\.(ok|denied|error)|wasmcustom'\n`);
   }
   if (values['keep-running']) {
     const c = stack.pki.client('api-gateway');
