@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
+import { request, type Agent } from 'node:https';
 
 export interface ClientCert {
   readonly cert: string;
@@ -21,7 +21,7 @@ export function mtlsRequest(
   port: number,
   ca: string,
   client: ClientCert | null,
-  opts: { method?: string; path: string; headers?: Record<string, string>; body?: Buffer | string; host?: string },
+  opts: { method?: string; path: string; headers?: Record<string, string>; body?: Buffer | string; host?: string; agent?: Agent },
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request(
@@ -34,7 +34,8 @@ export function mtlsRequest(
         headers: { host: opts.host ?? 'model-serving.ml.svc.cluster.local', ...opts.headers },
         ca: readFileSync(ca),
         ...(client ? { cert: readFileSync(client.cert), key: readFileSync(client.key) } : {}),
-        agent: false,
+        // A fresh connection per call unless the caller brings a keep-alive agent.
+        agent: opts.agent ?? false,
         timeout: 5000,
       },
       (res) => {

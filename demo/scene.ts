@@ -1,3 +1,4 @@
+import { Agent } from 'node:https';
 import { mtlsRequest, type Reply } from './mtls-client.js';
 import type { Stack, Workload } from './stack.js';
 
@@ -58,13 +59,16 @@ export async function playScene(stack: Stack): Promise<Row[]> {
   const rows: Row[] = [];
   for (const step of STEPS) {
     const n = step.times ?? 1;
+    // A burst reuses one connection so it takes milliseconds, not a TLS handshake per call:
+    // the bucket must not refill mid-burst, even on a busy machine.
+    const agent = n > 1 ? new Agent({ keepAlive: true, maxSockets: 1 }) : undefined;
     for (let i = 0; i < n; i++) {
       const label = `${step.method} ${step.path.length > 44 ? step.path.slice(0, 41) + '...' : step.path}${n > 1 ? `  (${step.what}, #${i + 1})` : `  (${step.what})`}`;
       let status = 0;
       let reason = '';
       try {
         const r = await mtlsRequest(stack.ports.envoy, stack.pki.caCert, stack.pki.client(step.who), {
-          method: step.method, path: step.path, body: step.body, headers: { 'content-type': 'application/json' },
+          method: step.method, path: step.path, body: step.body, headers: { 'content-type': 'application/json' }, ...(agent ? { agent } : {}),
         });
         status = r.status;
         reason = reasonOf(r);
@@ -74,6 +78,7 @@ export async function playScene(stack: Stack): Promise<Row[]> {
       const expected = step.expect[i] ?? step.expect[step.expect.length - 1]!;
       rows.push({ caller: step.who, request: label, status, reason, expected, ok: status === expected });
     }
+    agent?.destroy();
   }
   return rows;
 }
