@@ -42,12 +42,11 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { authorizationClient } from '../ext-authz/src/protos.js';
+import { REPO_ROOT as ROOT } from '../ext-authz/src/repo-root.js';
 
-const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
 const CLI = join(ROOT, 'dist/ext-authz/src/cli.js');
 const BASELINE = join(ROOT, 'dist/bench/allow-all-server.js');
 const MANIFEST = join(ROOT, 'test/fixtures/manifests/example.yaml');

@@ -31,9 +31,8 @@ import { readBundle } from '../ext-authz/src/policy-bundle.js';
 import { PolicyEngine } from '../ext-authz/src/policy-engine.js';
 import { toPolicyInput } from '../ext-authz/src/policy-input.js';
 import { authorizationService } from '../ext-authz/src/protos.js';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT as ROOT } from '../ext-authz/src/repo-root.js';
 
-const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
 const BATCHES = 40;
 
 function request(path: string) {

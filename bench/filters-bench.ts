@@ -27,10 +27,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { REPO_ROOT as ROOT } from '../ext-authz/src/repo-root.js';
 
-const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
 
 interface Args { duration: number; warmup: number; rounds: number; connections: number; body: number; markdown: string | null; breakdown: boolean; variants: Record<string, string>; only: string[] | null }
 

@@ -1,8 +1,6 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT as ROOT, requireFile } from '../ext-authz/src/repo-root.js';
 
-const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
 
 export interface AuthzProcess {
   readonly port: number;
@@ -17,8 +15,7 @@ export interface AuthzProcess {
  * start-up log line.
  */
 export async function startAuthzProcess(args: string[], listen = '127.0.0.1:0', metrics = '127.0.0.1:0'): Promise<AuthzProcess> {
-  const cli = `${ROOT}dist/ext-authz/src/cli.js`;
-  if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`make setup\` to build the TypeScript`);
+  const cli = requireFile(`${ROOT}dist/ext-authz/src/cli.js`, 'run `make setup` to build the TypeScript');
   const child = spawn(process.execPath, [cli, '--listen', listen, '--metrics', metrics, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));

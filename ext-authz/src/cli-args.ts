@@ -1,5 +1,5 @@
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { REPO_ROOT } from './repo-root.js';
 import { DEFAULTS, type ServerOptions } from './server.js';
 
 export const USAGE = `Usage: infergate-authz [options]
@@ -29,9 +29,7 @@ Options:
 
 export class UsageError extends Error {}
 
-export const DEFAULT_BUNDLE = fileURLToPath(
-  new URL(import.meta.url.includes('/dist/') ? '../../../build/policy/bundle.tar.gz' : '../../build/policy/bundle.tar.gz', import.meta.url),
-);
+export const DEFAULT_BUNDLE = `${REPO_ROOT}build/policy/bundle.tar.gz`;
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;

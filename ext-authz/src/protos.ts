@@ -1,9 +1,9 @@
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { REPO_ROOT } from './repo-root.js';
 
 /** proto/ at the repository root, whether running from source or from dist/. */
-export const PROTO_DIR = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../../proto/' : '../../proto/', import.meta.url));
+export const PROTO_DIR = `${REPO_ROOT}proto/`;
 
 export const LOADER_OPTIONS: protoLoader.Options = {
   // Field names stay as on the wire (snake_case), matching Envoy's docs and our TypeScript types.
