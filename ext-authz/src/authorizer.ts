@@ -30,7 +30,7 @@ export interface Verdict {
   readonly detail: string | null;
 }
 
-function denyVerdict(err: AuthzError, input: PolicyInput | null, revision: string | null): Verdict {
+export function denyVerdict(err: AuthzError, input: PolicyInput | null, revision: string | null): Verdict {
   return {
     decisionId: randomUUID(),
     allowed: false,
@@ -43,6 +43,11 @@ function denyVerdict(err: AuthzError, input: PolicyInput | null, revision: strin
     revision,
     detail: err.message,
   };
+}
+
+/** The decision's result as metrics and the decision log name it. */
+export function resultOf(v: Verdict, dryRun: boolean): 'allow' | 'deny' | 'dry_run_deny' {
+  return v.allowed ? 'allow' : dryRun ? 'dry_run_deny' : 'deny';
 }
 
 /**

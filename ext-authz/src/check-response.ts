@@ -72,8 +72,10 @@ export function toCheckResponse(v: Verdict, dryRun: boolean): CheckResponse {
     };
   }
   const body = JSON.stringify({ code: v.code, rule: v.rule, decision_id: v.decisionId });
+  // A deny must never carry OK, whatever code a custom policy chose.
+  const grpc = outcomeFor(v.code).grpc;
   return {
-    status: { code: outcomeFor(v.code).grpc === GRPC.OK ? GRPC.PERMISSION_DENIED : outcomeFor(v.code).grpc, message: v.code },
+    status: { code: grpc === GRPC.OK ? GRPC.PERMISSION_DENIED : grpc, message: v.code },
     denied_response: {
       status: { code: v.httpStatus },
       headers: [set(HEADER.reason, v.code), set(HEADER.contentType, 'application/json')],

@@ -1,5 +1,5 @@
 import pino, { type Logger } from 'pino';
-import type { Verdict } from './authorizer.js';
+import { resultOf, type Verdict } from './authorizer.js';
 
 export type DecisionLogTarget = 'stdout' | 'stderr' | 'off' | string;
 
@@ -18,7 +18,6 @@ export function createDecisionLogger(target: DecisionLogTarget): Logger | null {
 }
 
 export function logDecision(log: Logger, v: Verdict, dryRun: boolean, latencyUs: number): void {
-  const result = v.allowed ? 'allow' : dryRun ? 'dry_run_deny' : 'deny';
   log.info({
     decision_id: v.decisionId,
     caller: v.caller,
@@ -26,7 +25,7 @@ export function logDecision(log: Logger, v: Verdict, dryRun: boolean, latencyUs:
     host: v.input?.host ?? null,
     method: v.input?.method ?? null,
     path: v.input?.path ?? null,
-    result,
+    result: resultOf(v, dryRun),
     reason: v.code,
     rule: v.rule,
     policy_revision: v.revision,

@@ -2,7 +2,7 @@ import { lstatSync, unlinkSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import pino, { type Logger } from 'pino';
-import { Authorizer, type Verdict } from './authorizer.js';
+import { Authorizer, denyVerdict, resultOf, type Verdict } from './authorizer.js';
 import type { CheckRequest } from './check-request.js';
 import { toCheckResponse, type CheckResponse } from './check-response.js';
 import { DecisionCache } from './decision-cache.js';
@@ -13,7 +13,6 @@ import { startAdminServer, type AdminServer } from './admin-http.js';
 import { Metrics } from './metrics.js';
 import { PolicyStore } from './policy-store.js';
 import { authorizationService } from './protos.js';
-import { randomUUID } from 'node:crypto';
 
 export interface ServerOptions {
   readonly bundlePath: string;
@@ -98,14 +97,13 @@ export class AuthzServer {
         verdict = authorizer.check(call.request);
       } catch (err) {
         // Authorizer catches its own errors; this is a bug, and a bug must deny.
-        const e = new AuthzError(REASONS.internal_error, errorMessage(err));
-        verdict = { decisionId: randomUUID(), allowed: false, code: e.code, rule: null, httpStatus: 500, caller: null, input: null, cacheHit: false, revision: null, detail: e.message };
-        log.error({ error: e.message }, 'check failed unexpectedly');
+        verdict = denyVerdict(new AuthzError(REASONS.internal_error, errorMessage(err)), null, null);
+        log.error({ error: verdict.detail }, 'check failed unexpectedly');
       }
       const response = toCheckResponse(verdict, dryRun);
       const elapsed = Number(process.hrtime.bigint() - started);
       metrics.checkDuration.observe(elapsed / 1e9);
-      metrics.decisions.inc({ result: verdict.allowed ? 'allow' : dryRun ? 'dry_run_deny' : 'deny', reason: verdict.code });
+      metrics.decisions.inc({ result: resultOf(verdict, dryRun), reason: verdict.code });
       if (cacheOn && verdict.revision !== null) {
         if (verdict.cacheHit) metrics.cacheHits.inc();
         else metrics.cacheMisses.inc();
