@@ -9,7 +9,8 @@
 //
 // --variant adds a listener running one filter alone from another build (A/B
 // of a change on the same Envoy, e.g. the previous build copied aside): a file
-// whose name contains "payload" runs as payload-limit, any other as rate-limit;
+// whose name contains "payload" runs as payload-limit, "guard" as the guard
+// filter (both configs), any other as rate-limit;
 // --only keeps just the named configurations (none is always kept).
 //
 // bench/filters.sh installs wrk and builds first; run that, not this.
@@ -107,6 +108,29 @@ const BREAKDOWN: Record<string, object[]> = {
   'payload-only': [wasm('payload_limit', 'payload-limit.wasm', PAYLOAD_CONFIG)],
 };
 
+// Envoy's native local_ratelimit. "native" keys a bucket per caller on the same
+// header (dynamic descriptors, as the wasm filter does); "native-global" is one
+// bucket for everyone, the cheapest thing local_ratelimit can do.
+function localRateLimit(perCaller: boolean): object {
+  return {
+    name: 'envoy.filters.http.local_ratelimit',
+    typed_config: {
+      '@type': T.lrl,
+      stat_prefix: 'bench',
+      token_bucket: { max_tokens: BIG, tokens_per_fill: BIG, fill_interval: '1s' },
+      filter_enabled: { runtime_key: 'lrl_enabled', default_value: { numerator: 100, denominator: 'HUNDRED' } },
+      filter_enforced: { runtime_key: 'lrl_enforced', default_value: { numerator: 100, denominator: 'HUNDRED' } },
+      enable_x_ratelimit_headers: 'DRAFT_VERSION_03',
+      ...(perCaller ? {
+        max_dynamic_descriptors: 1000,
+        rate_limits: [{ actions: [{ request_headers: { header_name: 'x-infergate-caller', descriptor_key: 'caller' } }] }],
+        descriptors: [{ entries: [{ key: 'caller' }], token_bucket: { max_tokens: BIG, tokens_per_fill: BIG, fill_interval: '1s' } }],
+      } : {}),
+    },
+  };
+}
+const BUFFER = { name: 'envoy.filters.http.buffer', typed_config: { '@type': T.buffer, max_request_bytes: MAX_BYTES } };
+
 const FILTERS: Record<string, object[]> = {
   none: [],
   wasm: [
@@ -114,20 +138,9 @@ const FILTERS: Record<string, object[]> = {
     wasm('rate_limit', 'rate-limit.wasm', RATE_CONFIG),
     wasm('payload_limit', 'payload-limit.wasm', PAYLOAD_CONFIG),
   ],
-  native: [
-    {
-      name: 'envoy.filters.http.local_ratelimit',
-      typed_config: {
-        '@type': T.lrl,
-        stat_prefix: 'bench',
-        token_bucket: { max_tokens: BIG, tokens_per_fill: BIG, fill_interval: '1s' },
-        filter_enabled: { runtime_key: 'lrl_enabled', default_value: { numerator: 100, denominator: 'HUNDRED' } },
-        filter_enforced: { runtime_key: 'lrl_enforced', default_value: { numerator: 100, denominator: 'HUNDRED' } },
-        enable_x_ratelimit_headers: 'DRAFT_VERSION_03',
-      },
-    },
-    { name: 'envoy.filters.http.buffer', typed_config: { '@type': T.buffer, max_request_bytes: MAX_BYTES } },
-  ],
+  guard: [wasm('guard', 'guard.wasm', { rateLimit: RATE_CONFIG, payloadLimit: PAYLOAD_CONFIG })],
+  native: [localRateLimit(true), BUFFER],
+  'native-global': [localRateLimit(false), BUFFER],
 };
 
 function listener(name: string, port: number, filters: object[], route: object): object {
@@ -223,7 +236,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   requireCommand('wrk', 'wrk');
   requireCommand('taskset', 'util-linux');
-  for (const f of ['payload-limit.wasm', 'rate-limit.wasm']) {
+  for (const f of ['payload-limit.wasm', 'rate-limit.wasm', 'guard.wasm']) {
     if (!existsSync(join(ROOT, 'build/filters', f))) throw new Error(`build/filters/${f} is missing: run filters/build.sh`);
   }
   const dir = mkdtempSync(join(tmpdir(), 'infergate-filters-bench-'));
@@ -238,7 +251,9 @@ async function main(): Promise<void> {
   for (const [name, file] of Object.entries(args.variants)) {
     if (!existsSync(file)) throw new Error(`--variant ${name}: ${file} is missing`);
     const abs = file.startsWith('/') ? file : join(process.cwd(), file);
-    all[`rate-${name}`] = file.includes('payload') ? [wasm(`payload_limit_${name}`, abs, PAYLOAD_CONFIG)] : [wasm(`rate_limit_${name}`, abs, RATE_CONFIG)];
+    all[`rate-${name}`] = file.includes('payload') ? [wasm(`payload_limit_${name}`, abs, PAYLOAD_CONFIG)]
+      : file.includes('guard') ? [wasm(`guard_${name}`, abs, { rateLimit: RATE_CONFIG, payloadLimit: PAYLOAD_CONFIG })]
+        : [wasm(`rate_limit_${name}`, abs, RATE_CONFIG)];
   }
   const configs = args.only === null ? all
     : Object.fromEntries(Object.entries(all).filter(([n]) => n === 'none' || args.only!.includes(n) || n.startsWith('rate-') && Object.keys(args.variants).includes(n.slice(5))));
@@ -260,7 +275,7 @@ async function main(): Promise<void> {
         const res = runWrk(ports[n]!, args.duration, args.connections, script, front.pid!);
         if (res.non2xx > 0) throw new Error(`${n}: ${res.non2xx} non-2xx responses; the bench must measure the allowed path`);
         results[n]!.push(res);
-        console.log(`  round ${r + 1} ${n.padEnd(12)} ${res.rps.toFixed(0).padStart(7)} req/s  p50 ${res.p50.toFixed(2)} ms  p99 ${res.p99.toFixed(2)} ms  envoy CPU ${res.cpuUsPerReq.toFixed(1)} us/req`);
+        console.log(`  round ${r + 1} ${n.padEnd(14)} ${res.rps.toFixed(0).padStart(7)} req/s  p50 ${res.p50.toFixed(2)} ms  p99 ${res.p99.toFixed(2)} ms  envoy CPU ${res.cpuUsPerReq.toFixed(1)} us/req`);
       }
     }
     const summary = Object.fromEntries(names.map((n) => [n, {
@@ -268,10 +283,9 @@ async function main(): Promise<void> {
       cpu: median(results[n]!.map((x) => x.cpuUsPerReq)),
     }])) as Record<string, { rps: number; p50: number; p99: number; cpu: number }>;
     const none = summary.none!;
-    const w = summary.wasm;
-    const nat = summary.native;
     const label: Record<string, string> = {
-      none: 'no filters', wasm: 'wasm rate-limit + payload-limit', native: 'native local_ratelimit + buffer',
+      none: 'no filters', wasm: 'wasm rate-limit + payload-limit (two filters)', guard: 'wasm guard (both checks, one filter)',
+      native: 'native local_ratelimit per caller + buffer', 'native-global': 'native local_ratelimit, one global bucket + buffer',
       'rate-only': 'wasm rate-limit alone', 'payload-only': 'wasm payload-limit alone',
     };
     const rows = names.map((n) => {
@@ -282,16 +296,21 @@ async function main(): Promise<void> {
       '| configuration | req/s (median) | p50 ms | p99 ms | throughput vs no filters | Envoy CPU µs/request |',
       '|---|---:|---:|---:|---:|---:|',
       ...rows,
-    ];
-    if (w !== undefined && nat !== undefined) {
-    const throughputVsNone = w.rps / none.rps;
-    const throughputVsNative = w.rps / nat.rps;
-    table.push(
       '',
-      `wasm vs no filters: throughput ${(throughputVsNone * 100).toFixed(1)}% (cost ${((1 - throughputVsNone) * 100).toFixed(1)}%, target <= 15%: ${throughputVsNone >= 0.85 ? 'met' : 'MISSED'}), p50 x${(w.p50 / none.p50).toFixed(2)}, p99 x${(w.p99 / none.p99).toFixed(2)}`,
-      `Envoy CPU per request: wasm +${(w.cpu - none.cpu).toFixed(1)} us over no filters, native +${(nat.cpu - none.cpu).toFixed(1)} us (less sensitive to other load on the machine than req/s)`,
-      `wasm vs native:     throughput ${(throughputVsNative * 100).toFixed(1)}% (target >= 90%: ${throughputVsNative >= 0.9 ? 'met' : 'MISSED'}), p50 x${(w.p50 / nat.p50).toFixed(2)}, p99 x${(w.p99 / nat.p99).toFixed(2)}`,
-    );
+    ];
+    const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+    for (const form of ['wasm', 'guard'] as const) {
+      const w = summary[form];
+      if (w === undefined) continue;
+      const vsNone = w.rps / none.rps;
+      table.push(`${label[form]}:`,
+        `  vs no filters: throughput ${(vsNone * 100).toFixed(1)}% (cost ${((1 - vsNone) * 100).toFixed(1)}%, target <= 15%: ${verdict(vsNone >= 0.85)}), p50 x${(w.p50 / none.p50).toFixed(2)}, p99 x${(w.p99 / none.p99).toFixed(2)}, Envoy CPU +${(w.cpu - none.cpu).toFixed(1)} us/request`);
+      for (const nat of ['native', 'native-global'] as const) {
+        const n = summary[nat];
+        if (n === undefined) continue;
+        const vs = w.rps / n.rps;
+        table.push(`  vs ${label[nat]} (+${(n.cpu - none.cpu).toFixed(1)} us/request): throughput ${(vs * 100).toFixed(1)}% (target >= 90%: ${verdict(vs >= 0.9)}), p50 x${(w.p50 / n.p50).toFixed(2)}, p99 x${(w.p99 / n.p99).toFixed(2)}`);
+      }
     }
     console.log('\n' + table.join('\n'));
     if (args.markdown) writeFileSync(args.markdown, table.join('\n') + '\n');

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Filters benchmark (called by bench/run.sh; also runnable alone). Needs wrk
 # (Debian package `wrk`) and taskset (`util-linux`): installs them with apt-get
-# when run as root, otherwise stops naming the package. Builds the filters,
-# then runs bench/filters-bench.ts with the pinned Node (which strips types).
+# when run as root, otherwise stops naming the package. Builds (TypeScript and
+# filters), then runs the compiled dist/bench/filters-bench.js with the pinned Node.
 #
 #   bench/filters.sh [--duration 10] [--rounds 3] [--markdown out.md]
 set -euo pipefail
@@ -23,5 +23,5 @@ for pair in wrk:wrk taskset:util-linux; do
   fi
 done
 
-filters/build.sh
-exec node bench/filters-bench.ts "$@"
+bash scripts/build.sh >/dev/null
+exec node dist/bench/filters-bench.js "$@"

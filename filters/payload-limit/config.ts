@@ -21,19 +21,25 @@ export function parsePayloadConfig(text: string): PayloadConfig | null {
   payloadConfigError = "";
   const root = parseJson(text);
   if (root === null) { payloadConfigError = "configuration is not valid JSON: " + jsonError; return null; }
-  if (!isObject(root, "configuration") || !onlyKeys(root, ["defaultMaxBytes", "routes", "maxResponseBytes"], "configuration")) {
+  return payloadConfigFrom(root, "configuration");
+}
+
+/** Validates an already parsed object found at `where` (the combined guard filter nests it). */
+export function payloadConfigFrom(root: JsonValue, where: string): PayloadConfig | null {
+  payloadConfigError = "";
+  if (!isObject(root, where) || !onlyKeys(root, ["defaultMaxBytes", "routes", "maxResponseBytes"], where)) {
     payloadConfigError = configError;
     return null;
   }
   const cfg = new PayloadConfig();
-  cfg.defaultMaxBytes = intField(root, "defaultMaxBytes", 0, MAX_BYTES, true, 0, "configuration");
-  cfg.maxResponseBytes = intField(root, "maxResponseBytes", 0, MAX_BYTES, false, 0, "configuration");
-  const routes = arrayField(root, "routes", "configuration");
+  cfg.defaultMaxBytes = intField(root, "defaultMaxBytes", 0, MAX_BYTES, true, 0, where);
+  cfg.maxResponseBytes = intField(root, "maxResponseBytes", 0, MAX_BYTES, false, 0, where);
+  const routes = arrayField(root, "routes", where);
   for (let i = 0; i < routes.length; i++) {
-    const where = "configuration.routes[" + i.toString() + "]";
+    const at = where + ".routes[" + i.toString() + "]";
     const r = unchecked(routes[i]);
-    if (!isObject(r, where) || !onlyKeys(r, ["prefix", "path", "maxBytes"], where)) break;
-    const route = parseRoute(r, where);
+    if (!isObject(r, at) || !onlyKeys(r, ["prefix", "path", "maxBytes"], at)) break;
+    const route = parseRoute(r, at);
     if (route === null) break;
     cfg.routes.push(route);
   }

@@ -22,6 +22,16 @@ export class PayloadLimitStream extends HttpContext {
 
   constructor(id: u32, readonly config: PayloadConfig, readonly metrics: FilterMetrics) { super(id); }
 
+  /** Makes a finished stream ready for a new one (the guard filter pools its streams). */
+  reuse(id: u32): void {
+    this.id = id;
+    this.limit = 0;
+    this.received = 0;
+    this.sent = 0;
+    this.grpc = false;
+    this.rejected = false;
+  }
+
   onRequestHeaders(headerCount: u32, endOfStream: bool): u32 {
     // Host calls dominate a filter's cost: read :path only when routes need it.
     if (this.config.routes.length > 0) {

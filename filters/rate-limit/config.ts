@@ -44,7 +44,12 @@ export function parseRateConfig(text: string): RateConfig | null {
   rateConfigError = "";
   const root = parseJson(text);
   if (root === null) { rateConfigError = "configuration is not valid JSON: " + jsonError; return null; }
-  const where = "configuration";
+  return rateConfigFrom(root, "configuration");
+}
+
+/** Validates an already parsed object found at `where` (the combined guard filter nests it). */
+export function rateConfigFrom(root: JsonValue, where: string): RateConfig | null {
+  rateConfigError = "";
   if (!isObject(root, where) ||
       !onlyKeys(root, ["identity", "default", "callers", "unauthenticated", "maxCallers", "failureMode"], where)) {
     rateConfigError = configError;

@@ -2,7 +2,7 @@
 import { RootContext, HttpContext } from "../shared/context";
 import { Name, logError, getPropertyString } from "../shared/host";
 import { FilterMetrics } from "../shared/metrics";
-import { parseRateConfig, rateConfigError } from "./config";
+import { RateConfig, parseRateConfig, rateConfigError } from "./config";
 import { RateLimitShared } from "./filter";
 import { BucketTable } from "./store";
 
@@ -21,13 +21,7 @@ export class RateLimitRoot extends RootContext {
       return false;
     }
     if (this.metrics === null) this.metrics = new FilterMetrics("rate_limit");
-    // Keys are namespaced by plugin name so two rate-limit filters sharing a
-    // vm_id keep separate buckets, and by table size so a resized table never
-    // reads slots laid out for another size.
-    const plugin = getPropertyString(String.UTF8.encode("plugin_name"));
-    const prefix = "infergate.rl." + (plugin !== null ? plugin : "") + "." + cfg.maxCallers.toString() + ".";
-    this.shared = new RateLimitShared(cfg, new BucketTable(prefix, cfg.maxCallers, MAX_CAS_RETRIES), this.metrics!,
-      new Name(cfg.identityHeader));
+    this.shared = newRateLimitShared(cfg, this.metrics!);
     return true;
   }
 
@@ -41,4 +35,14 @@ export class RateLimitRoot extends RootContext {
     if (shared === null) return null;
     return shared.stream(id);
   }
+}
+
+/** The per-VM state every rate-limit stream shares; also used by the combined guard filter. */
+export function newRateLimitShared(cfg: RateConfig, metrics: FilterMetrics): RateLimitShared {
+  // Keys are namespaced by plugin name so two filters sharing a vm_id keep
+  // separate buckets, and by table size so a resized table never reads slots
+  // laid out for another size.
+  const plugin = getPropertyString(String.UTF8.encode("plugin_name"));
+  const prefix = "infergate.rl." + (plugin !== null ? plugin : "") + "." + cfg.maxCallers.toString() + ".";
+  return new RateLimitShared(cfg, new BucketTable(prefix, cfg.maxCallers, MAX_CAS_RETRIES), metrics, new Name(cfg.identityHeader));
 }

@@ -37,12 +37,24 @@ const RATE = {
   maxCallers: 1000,
 };
 
-function filters(rate: unknown = RATE, payload: unknown = PAYLOAD): object[] {
-  // Authorization first (added by renderBootstrap), then the per-caller budget, then the size limit.
-  return [wasmHttpFilter('rate_limit', builtFilter('rate-limit'), rate), wasmHttpFilter('payload_limit', builtFilter('payload-limit'), payload)];
-}
+// The two deployment forms: the separate filters in a chain, or the guard
+// module doing both checks in one filter. Every case below runs against both.
+const FORMS = {
+  'two filters': {
+    filters: (rate: unknown, payload: unknown): object[] =>
+      // Authorization first (added by renderBootstrap), then the per-caller budget, then the size limit.
+      [wasmHttpFilter('rate_limit', builtFilter('rate-limit'), rate), wasmHttpFilter('payload_limit', builtFilter('payload-limit'), payload)],
+    rejects: { rate: 'rate-limit: rejecting configuration: configuration.identity must be', payload: 'payload-limit: rejecting configuration: configuration.defaultMaxBytes must be an integer' },
+  },
+  'guard (one filter)': {
+    filters: (rate: unknown, payload: unknown): object[] =>
+      [wasmHttpFilter('guard', builtFilter('guard'), { rateLimit: rate, payloadLimit: payload })],
+    rejects: { rate: 'guard: rejecting configuration: configuration.rateLimit.identity must be', payload: 'guard: rejecting configuration: configuration.payloadLimit.defaultMaxBytes must be an integer' },
+  },
+} as const;
 
-describe('proxy-wasm filters in the real Envoy (V8, --concurrency 2, mTLS with SPIFFE certs, after ext_authz)', () => {
+describe.each(Object.keys(FORMS) as Array<keyof typeof FORMS>)('proxy-wasm filters in the real Envoy (V8, --concurrency 2, mTLS with SPIFFE certs, after ext_authz): %s', (form) => {
+  const filters = (rate: unknown = RATE, payload: unknown = PAYLOAD) => FORMS[form].filters(rate, payload);
   let stack: E2eStack;
   let pki: Pki;
   let upstream: Upstream;
@@ -306,8 +318,8 @@ describe('proxy-wasm filters in the real Envoy (V8, --concurrency 2, mTLS with S
   });
 
   it.each([
-    ['rate-limit', { ...RATE, identity: 'jwt' }, PAYLOAD, 'rate-limit: rejecting configuration: configuration.identity must be'],
-    ['payload-limit', RATE, { defaultMaxBytes: '1MiB' }, 'payload-limit: rejecting configuration: configuration.defaultMaxBytes must be an integer'],
+    ['rate-limit', { ...RATE, identity: 'jwt' }, PAYLOAD, FORMS[form].rejects.rate],
+    ['payload-limit', RATE, { defaultMaxBytes: '1MiB' }, FORMS[form].rejects.payload],
   ])('makes Envoy reject the configuration when the %s config is invalid', async (_name, rate, payload, reason) => {
     const yaml = stack.bootstrap(filters(rate, payload));
     const err = await startEnvoy(yaml, { concurrency: 2 }).then(

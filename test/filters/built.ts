@@ -6,11 +6,11 @@ import { ROOT } from '../helpers/paths.js';
  * Path of a built filter module. Runs filters/build.sh first (a no-op when the
  * .wasm is newer than its sources), so tests never exercise a stale build.
  */
-export function builtFilter(name: 'payload-limit' | 'rate-limit'): string {
+export function builtFilter(name: (typeof FILTERS)[number]): string {
   execFileSync(`${ROOT}filters/build.sh`, { stdio: ['ignore', 'ignore', 'inherit'] });
   const path = `${ROOT}build/filters/${name}.wasm`;
   if (!existsSync(path)) throw new Error(`${path} was not built: run filters/build.sh (needs npm install for assemblyscript)`);
   return path;
 }
 
-export const FILTERS = ['payload-limit', 'rate-limit'] as const;
+export const FILTERS = ['payload-limit', 'rate-limit', 'guard'] as const;
