@@ -176,6 +176,85 @@ describe('rate-limit: one budget across worker VMs (shared data with CAS)', () =
   });
 });
 
+describe('rate-limit: worker leases (shared data touched once per lease, not per request)', () => {
+  const BIG = { identity: 'peer_certificate', default: { perSecond: 1, burst: 1000 }, maxCallers: 100 };
+  function workers(n: number, config: unknown = BIG) {
+    const shared = new SharedData();
+    const metrics = new Metrics();
+    const clock = { now: 5n * SEC };
+    let writes = 0;
+    shared.beforeSet = () => { writes++; };
+    const hosts = Array.from({ length: n }, () => filter(config, { shared, metrics, clock }));
+    return { hosts, clock, writes: () => writes };
+  }
+  const remaining = (host: ProxyWasmHost, caller = APP) => header(from(host, caller).responseHeaders, 'x-ratelimit-remaining');
+  /** The lease slot the filter picks: FNV-1a of the identity's bytes, mod 64. */
+  const leaseSlot = (id: string) => {
+    let h = 2166136261;
+    for (const b of new TextEncoder().encode(id)) h = Math.imul(h ^ b, 16777619) >>> 0;
+    return h % 64;
+  };
+
+  it('serves a caller far from its limit from the worker\'s lease, with exact remaining counts', () => {
+    const { hosts: [a], writes } = workers(1);
+    // 1000 - 1 = 999 left; a sixteenth of that (capped at leaseTokens 16) is leased, so 17 requests cost one write
+    const seen = Array.from({ length: 34 }, () => remaining(a!));
+    expect(seen).toEqual(Array.from({ length: 34 }, (_, i) => String(999 - i)));
+    expect(writes()).toBe(2);
+  });
+
+  it('decides every request on the shared bucket with leaseTokens 0', () => {
+    const { hosts: [a], writes } = workers(1, { ...BIG, leaseTokens: 0 });
+    for (let i = 0; i < 20; i++) from(a!, APP);
+    expect(writes()).toBe(20);
+  });
+
+  it('never admits more than one bucket across workers, and leases vanish near the limit', () => {
+    const { hosts } = workers(4, { ...BIG, default: { perSecond: 1, burst: 200 } });
+    const allowed = Array.from({ length: 400 }, (_, i) => from(hosts[i % 4]!, APP).localReply === null).filter(Boolean).length;
+    expect(allowed).toBe(200); // the clock does not move: no refill, and no token stranded on a worker
+  });
+
+  it('gives an expired lease back on the tick, so another worker can spend it', () => {
+    const { hosts: [a, b], clock } = workers(2, { ...BIG, default: { perSecond: 1, burst: 200 } });
+    expect(remaining(a!)).toBe('199'); // a leases 12 of the 199 (199 / 16)
+    for (let i = 0; i < 187; i++) expect(from(b!, APP).localReply).toBeNull();
+    expect(from(b!, APP).localReply?.status).toBe(429); // the rest sits in a's lease
+    clock.now += 2n * SEC; // lease expired; the bucket also earned 2 tokens
+    a!.tick();
+    expect(Array.from({ length: 15 }, () => from(b!, APP).localReply?.status ?? 200).filter((s) => s === 200)).toHaveLength(14);
+  });
+
+  it('does not let an idle caller bank leased tokens beyond its burst', () => {
+    const { hosts: [a] , clock } = workers(1, { ...BIG, default: { perSecond: 10, burst: 100 } });
+    from(a!, APP); // 99 left, 6 of them leased to this worker
+    clock.now += 60n * SEC; // long idle: the bucket is full again and the lease has expired
+    const burst = Array.from({ length: 120 }, () => from(a!, APP).localReply === null).filter(Boolean).length;
+    expect(burst).toBe(100);
+  });
+
+  it('gives a lease back to its caller when another caller takes over the worker\'s lease slot', () => {
+    const { hosts: [a, b] } = workers(2);
+    const rival = Array.from({ length: 5000 }, (_, i) => `spiffe://cluster.local/ns/app/sa/rival-${i}`)
+      .find((id) => leaseSlot(id) === leaseSlot(APP))!;
+    expect(remaining(a!)).toBe('999'); // a holds 16 of APP's tokens
+    expect(remaining(b!)).toBe('982'); // b sees the bucket without them (and leases 15 of its own)
+    from(a!, rival); // evicts APP's lease on a: its 16 go back
+    expect(remaining(b!)).toBe('981'); // served from b's lease (bucket 966 + 15 leased)…
+    for (let i = 0; i < 15; i++) from(b!, APP); // …until b's lease is spent (bucket 966 + 0)
+    expect(remaining(b!)).toBe('981'); // b's next take sees a's 16 back: 966 + 16 - 1 (965 without them)
+  });
+
+  it.each([
+    ['a negative lease', { ...BIG, leaseTokens: -1 }, 'configuration.leaseTokens must be an integer from 0 to 1000'],
+    ['a lease too big', { ...BIG, leaseTokens: 1001 }, 'configuration.leaseTokens must be an integer from 0 to 1000'],
+  ])('rejects %s', (_name, config, reason) => {
+    const host = new ProxyWasmHost(WASM);
+    expect(host.configure(config)).toBe(false);
+    expect(host.logs.find((l) => l.level === 4)?.message).toContain(reason);
+  });
+});
+
 describe('rate-limit: bounded number of tracked callers', () => {
   const small = { ...CONFIG, maxCallers: 4 };
 
