@@ -110,12 +110,16 @@ export class RateLimitStream extends HttpContext {
         }
         returned = l.left;
         l.clear();
-      } else {
+        lease = l;
+      } else if (l.limit === null || now >= l.expires) {
         this.shared.giveBack(l, now);
+        lease = l;
       }
-      lease = l;
+      // else another caller's live lease holds the slot: it stays, and this
+      // caller is decided on the shared bucket alone (no eviction churn when
+      // more hot callers than slots share a worker).
     }
-    const outcome = table.take(identity.ptr, identity.len, limit, cfg.defaultLimit, now, returned, cfg.leaseTokens);
+    const outcome = table.take(identity.ptr, identity.len, limit, cfg.defaultLimit, now, returned, lease !== null ? cfg.leaseTokens : 0);
     if (outcome != Outcome.Decided) {
       metrics.errors.inc();
       logWarn("rate-limit: shared data " + (outcome == Outcome.Contention ? "contention" : "error") +

@@ -43,6 +43,9 @@ export function limitForCaller(rules: CallerRule[], fallback: Limit, caller: Hos
 // own request: leases shrink as the bucket drains and vanish near the limit,
 // where every request is decided on the shared bucket.
 const LEASE_SHARE: u64 = 16;
+// Only a caller whose bucket was touched this recently (by any worker) gets a
+// lease: a busy caller will use it; a quiet one would only strand tokens.
+const LEASE_HOT_NS: u64 = 100_000_000;
 
 /**
  * The outcome of one take, and the bucket state to write back. One instance
@@ -104,7 +107,7 @@ function budget(d: Decision, held: u64, limit: Limit): void {
  * Takes one token if there is one, filling `d`. `fresh` means a caller with no
  * bucket yet (full); otherwise the bucket holds `tokens` as of `prevLast`.
  * `returned` whole tokens (an expired lease) go back in first; after an allowed
- * take, up to `leaseMax` more are leased to this worker (see LEASE_SHARE).
+ * take by a busy caller, up to `leaseMax` more are leased to this worker.
  */
 export function take(d: Decision, fresh: bool, tokens0: u64, prevLast: u64, now: u64, limit: Limit, returned: u64, leaseMax: u64): void {
   const cap = limit.burst * NANO;
@@ -116,8 +119,10 @@ export function take(d: Decision, fresh: bool, tokens0: u64, prevLast: u64, now:
   if (tokens >= NANO) {
     d.allowed = true;
     tokens -= NANO;
-    const share = tokens / NANO / LEASE_SHARE;
-    d.leased = share < leaseMax ? share : leaseMax;
+    if (!fresh && (now <= prevLast || now - prevLast < LEASE_HOT_NS)) {
+      const share = tokens / NANO / LEASE_SHARE;
+      d.leased = share < leaseMax ? share : leaseMax;
+    }
     tokens -= d.leased * NANO;
   } else {
     d.retryAfter = ceilDiv(ceilDiv(NANO - tokens, limit.perSecond), NANO);
