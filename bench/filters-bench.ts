@@ -4,7 +4,7 @@
 // one run on one Envoy process (three listeners), driven by wrk.
 //
 //   node dist/bench/filters-bench.js [--duration 10] [--warmup 2] [--rounds 3]
-//        [--connections 32] [--body 1024] [--markdown FILE] [--breakdown]
+//        [--connections 32] [--body 1024] [--callers 1] [--markdown FILE] [--breakdown]
 //        [--variant NAME=FILE.wasm]... [--only none,rate-only,...]
 //
 // --variant adds a listener running one filter alone from another build (A/B
@@ -32,10 +32,10 @@ import { stringify } from 'yaml';
 import { REPO_ROOT as ROOT } from '../ext-authz/src/repo-root.js';
 
 
-interface Args { duration: number; warmup: number; rounds: number; connections: number; body: number; markdown: string | null; breakdown: boolean; variants: Record<string, string>; only: string[] | null }
+interface Args { duration: number; warmup: number; rounds: number; connections: number; body: number; callers: number; markdown: string | null; breakdown: boolean; variants: Record<string, string>; only: string[] | null }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { duration: 10, warmup: 2, rounds: 3, connections: 32, body: 1024, markdown: null, breakdown: false, variants: {}, only: null };
+  const a: Args = { duration: 10, warmup: 2, rounds: 3, connections: 32, body: 1024, callers: 1, markdown: null, breakdown: false, variants: {}, only: null };
   for (let i = 0; i < argv.length; i += 2) {
     const k = argv[i];
     if (k === '--breakdown') { a.breakdown = true; i--; continue; }
@@ -47,7 +47,7 @@ function parseArgs(argv: string[]): Args {
       if (eq <= 0) throw new Error('--variant wants NAME=FILE.wasm');
       a.variants[v.slice(0, eq)] = v.slice(eq + 1);
     } else if (k === '--only') a.only = v.split(',');
-    else if (k === '--duration' || k === '--warmup' || k === '--rounds' || k === '--connections' || k === '--body') a[k.slice(2) as 'duration'] = Number(v);
+    else if (k === '--duration' || k === '--warmup' || k === '--rounds' || k === '--connections' || k === '--body' || k === '--callers') a[k.slice(2) as 'duration'] = Number(v);
     else throw new Error(`unknown option ${k}`);
   }
   return a;
@@ -99,7 +99,7 @@ function wasm(name: string, file: string, config: unknown): object {
   };
 }
 
-const RATE_CONFIG = { identity: 'header:x-infergate-caller', default: { perSecond: BIG, burst: BIG }, maxCallers: 1000 };
+const RATE_CONFIG = { identity: 'header:x-infergate-caller', default: { perSecond: BIG, burst: BIG }, maxCallers: 10000 };
 const PAYLOAD_CONFIG = { defaultMaxBytes: MAX_BYTES };
 
 // --breakdown: each wasm filter alone, to see where the cost goes.
@@ -122,7 +122,7 @@ function localRateLimit(perCaller: boolean): object {
       filter_enforced: { runtime_key: 'lrl_enforced', default_value: { numerator: 100, denominator: 'HUNDRED' } },
       enable_x_ratelimit_headers: 'DRAFT_VERSION_03',
       ...(perCaller ? {
-        max_dynamic_descriptors: 1000,
+        max_dynamic_descriptors: 10000,
         rate_limits: [{ actions: [{ request_headers: { header_name: 'x-infergate-caller', descriptor_key: 'caller' } }] }],
         descriptors: [{ entries: [{ key: 'caller' }], token_bucket: { max_tokens: BIG, tokens_per_fill: BIG, fill_interval: '1s' } }],
       } : {}),
@@ -246,6 +246,15 @@ async function main(): Promise<void> {
     `wrk.body = string.rep("a", ${args.body})`,
     'wrk.headers["content-type"] = "application/json"',
     'wrk.headers["x-infergate-caller"] = "spiffe://cluster.local/ns/bench/sa/client"',
+    // --callers N: each request from the next of N identities, round robin (no worker lease helps here)
+    ...(args.callers > 1 ? [
+      'local n = 0',
+      'request = function()',
+      `  n = (n + 1) % ${args.callers}`,
+      '  wrk.headers["x-infergate-caller"] = "spiffe://cluster.local/ns/bench/sa/client-" .. n',
+      '  return wrk.format()',
+      'end',
+    ] : []),
   ].join('\n'));
   const all: Record<string, object[]> = args.breakdown ? { ...FILTERS, ...BREAKDOWN } : { ...FILTERS };
   for (const [name, file] of Object.entries(args.variants)) {
@@ -267,7 +276,7 @@ async function main(): Promise<void> {
     await Promise.all([waitReady(frontAdmin), waitReady(backAdmin)]);
     const names = Object.keys(configs);
     const results: Record<string, Result[]> = Object.fromEntries(names.map((n) => [n, []]));
-    console.log(`filters bench: POST ${args.body} B, wrk -t1 -c${args.connections}, ${args.duration}s x ${args.rounds} rounds (+${args.warmup}s warm-up each); envoy under test --concurrency 1 on CPU 0`);
+    console.log(`filters bench: POST ${args.body} B from ${args.callers} caller(s), wrk -t1 -c${args.connections}, ${args.duration}s x ${args.rounds} rounds (+${args.warmup}s warm-up each); envoy under test --concurrency 1 on CPU 0`);
     for (let r = 0; r < args.rounds; r++) {
       const order = names.map((_, i) => names[(i + r) % names.length]!);
       for (const n of order) {
