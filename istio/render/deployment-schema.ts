@@ -128,18 +128,45 @@ const sha256 = z.string().refine((s) => /^[0-9a-f]{64}$/.test(s), { message: 'ba
 
 const filter = <T extends z.ZodType>(config: T) =>
   z.strictObject({
-    /** WasmPlugin url; default file://<moduleDir>/<filter>.wasm, the same file the EnvoyFilter form loads. */
+    /** WasmPlugin url (form separate only); default file://<moduleDir>/<filter>.wasm, the same file the EnvoyFilter form loads. */
     url: wasmUrl.optional(),
     sha256: sha256.optional(),
     config,
   });
 
-const Filters = z.strictObject({
-  /** Where the .wasm modules sit inside each protected pod's istio-proxy container. */
-  moduleDir: z.string().refine((s) => /^\/[A-Za-z0-9._\/-]*[^\/]$/.test(s), { message: 'bad moduleDir: an absolute path without a trailing /' }).optional(),
-  payloadLimit: filter(PayloadLimitConfig).optional(),
-  rateLimit: filter(RateLimitConfig).optional(),
-});
+const FORMS = ['guard', 'separate'] as const;
+
+const Filters = z
+  .strictObject({
+    /** Where the .wasm modules sit inside each protected pod's istio-proxy container. */
+    moduleDir: z.string().refine((s) => /^\/[A-Za-z0-9._\/-]*[^\/]$/.test(s), { message: 'bad moduleDir: an absolute path without a trailing /' }).optional(),
+    /**
+     * guard (default): one module (filters/guard) runs both checks in one
+     * filter, cheaper than two; separate: one module and filter per check.
+     */
+    form: z.enum(FORMS).optional(),
+    /** The guard module's location; default url file://<moduleDir>/guard.wasm. */
+    guard: z.strictObject({ url: wasmUrl.optional(), sha256: sha256.optional() }).optional(),
+    payloadLimit: filter(PayloadLimitConfig).optional(),
+    rateLimit: filter(RateLimitConfig).optional(),
+  })
+  .superRefine((f, ctx) => {
+    // A module location where the form loads no such module would be silently ignored.
+    if ((f.form ?? 'guard') === 'guard') {
+      for (const part of ['payloadLimit', 'rateLimit'] as const) {
+        for (const key of ['url', 'sha256'] as const) {
+          if (f[part]?.[key] !== undefined) {
+            ctx.addIssue({ code: 'custom', message: `${key} is per module: with filters.form guard (the default) set filters.guard.${key}`, path: [part, key] });
+          }
+        }
+      }
+      if (f.guard !== undefined && f.payloadLimit === undefined && f.rateLimit === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'guard has nothing to check: configure filters.rateLimit, filters.payloadLimit or both', path: ['guard'] });
+      }
+    } else if (f.guard !== undefined) {
+      ctx.addIssue({ code: 'custom', message: 'guard is only for filters.form guard: with filters.form separate set url and sha256 on rateLimit and payloadLimit', path: ['guard'] });
+    }
+  });
 
 export const DeploymentSchema = z
   .strictObject({
@@ -168,10 +195,34 @@ export type Workload = z.infer<typeof Workload>;
 export type PayloadLimit = z.infer<typeof PayloadLimitConfig>;
 export type RateLimit = z.infer<typeof RateLimitConfig>;
 
-export interface FilterSpec<C> {
+/** Where a wasm module comes from (WasmPlugin url, optional sha256). */
+export interface WasmModule {
   url: string;
   sha256: string | null;
+}
+
+/** A filter's configuration; in the separate form also its own module. */
+export interface FilterSpec<C> extends WasmModule {
   config: C;
+}
+
+export type FilterForm = (typeof FORMS)[number];
+
+/** Form guard: one module (guard) runs every configured check. */
+export interface GuardFilters {
+  form: 'guard';
+  moduleDir: string;
+  guard: WasmModule;
+  payloadLimit: { config: PayloadLimit } | null;
+  rateLimit: { config: RateLimit } | null;
+}
+
+/** Form separate: one module per configured check. */
+export interface SeparateFilters {
+  form: 'separate';
+  moduleDir: string;
+  payloadLimit: FilterSpec<PayloadLimit> | null;
+  rateLimit: FilterSpec<RateLimit> | null;
 }
 
 /** The deployment with every default filled in: renderers never guess. */
@@ -186,11 +237,7 @@ export interface Deployment {
   };
   provider: { name: string; timeout: string; statusOnError: string | null };
   workloads: Workload[];
-  filters: {
-    moduleDir: string;
-    payloadLimit: FilterSpec<PayloadLimit> | null;
-    rateLimit: FilterSpec<RateLimit> | null;
-  };
+  filters: GuardFilters | SeparateFilters;
 }
 
 export const DEFAULTS = {
@@ -199,6 +246,7 @@ export const DEFAULTS = {
   providerName: 'infergate',
   timeout: '0.5s',
   moduleDir: '/var/local/lib/wasm-filters',
+  form: 'guard',
 } as const;
 
 /** Validates the `deployment` value of `file` and fills in defaults; errors are ManifestErrors. */
@@ -207,8 +255,18 @@ export function parseDeployment(value: unknown, file: string): Deployment {
   if (!parsed.success) throw issueError(file, parsed.error.issues, ['deployment']);
   const d = parsed.data;
   const moduleDir = d.filters?.moduleDir ?? DEFAULTS.moduleDir;
-  const spec = <C>(f: { url?: string; sha256?: string; config: C } | undefined, name: string): FilterSpec<C> | null =>
-    f === undefined ? null : { url: f.url ?? `file://${moduleDir}/${name}.wasm`, sha256: f.sha256 ?? null, config: f.config };
+  const module = (m: { url?: string; sha256?: string } | undefined, id: string): WasmModule => ({ url: m?.url ?? `file://${moduleDir}/${id}.wasm`, sha256: m?.sha256 ?? null });
+  const pl = d.filters?.payloadLimit;
+  const rl = d.filters?.rateLimit;
+  const filters: GuardFilters | SeparateFilters =
+    (d.filters?.form ?? DEFAULTS.form) === 'guard'
+      ? { form: 'guard', moduleDir, guard: module(d.filters?.guard, 'guard'), payloadLimit: pl ? { config: pl.config } : null, rateLimit: rl ? { config: rl.config } : null }
+      : {
+          form: 'separate',
+          moduleDir,
+          payloadLimit: pl ? { ...module(pl, 'payload-limit'), config: pl.config } : null,
+          rateLimit: rl ? { ...module(rl, 'rate-limit'), config: rl.config } : null,
+        };
   return {
     namespace: d.namespace,
     server: {
@@ -220,6 +278,6 @@ export function parseDeployment(value: unknown, file: string): Deployment {
     },
     provider: { name: d.provider?.name ?? DEFAULTS.providerName, timeout: d.provider?.timeout ?? DEFAULTS.timeout, statusOnError: d.provider?.statusOnError ?? null },
     workloads: d.workloads,
-    filters: { moduleDir, payloadLimit: spec(d.filters?.payloadLimit, 'payload-limit'), rateLimit: spec(d.filters?.rateLimit, 'rate-limit') },
+    filters,
   };
 }

@@ -24,9 +24,10 @@ export function wasmFilterValue(d: Deployment, f: ChainFilter): Record<string, u
 
 /**
  * The filters as one EnvoyFilter per workload, for meshes that do not use
- * WasmPlugin or need exact placement: each patch is inserted right before the
- * router on the inbound listener, so they run after Istio's ext_authz and in
- * the patch order. The modules must be on the sidecar's file system
+ * WasmPlugin or need exact placement: one patch per filterChain entry (one,
+ * the guard, in the default form), each inserted right before the router on
+ * the inbound listener, so they run after Istio's ext_authz and in the patch
+ * order. The modules must be on the sidecar's file system
  * (docs/istio.md: a ConfigMap mounted with sidecar.istio.io/userVolume).
  */
 export function envoyFilter(d: Deployment, w: Workload): Resource {

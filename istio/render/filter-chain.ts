@@ -1,16 +1,21 @@
 import type { Deployment } from './deployment-schema.js';
 
 /**
- * The proxy-wasm filters in the order they run, after ext_authz: the rate
- * limit first, so a caller over budget is turned away before its body is
- * counted, and an oversized request still spends a token (a flood of big
- * requests is throttled too). Both renderings (WasmPlugin, EnvoyFilter) take
- * their order from this list.
+ * The proxy-wasm filters in the order they run, after ext_authz. Every
+ * rendering (WasmPlugin, EnvoyFilter, the demo's and envoy/envoy.yaml's local
+ * Envoy) takes its filters and their order from this list.
+ *
+ * Form guard (the default): one filter, the guard module, running both
+ * checks in one stream context (cheaper than two filters); its config is
+ * `{rateLimit?, payloadLimit?}`. Form separate: one filter per check. Either
+ * way the rate limit runs first, so a caller over budget is turned away
+ * before its body is counted, and an oversized request still spends a token
+ * (a flood of big requests is throttled too).
  */
 
 export interface ChainFilter {
   /** File name of the module (filters/<id>, build/filters/<id>.wasm). */
-  id: 'rate-limit' | 'payload-limit';
+  id: 'guard' | 'rate-limit' | 'payload-limit';
   /** Envoy filter, plugin and VM name; also the root id. */
   name: string;
   url: string;
@@ -19,14 +24,21 @@ export interface ChainFilter {
 }
 
 export function filterChain(d: Deployment): ChainFilter[] {
+  const f = d.filters;
+  if (f.form === 'guard') {
+    const { rateLimit: rl, payloadLimit: pl } = f;
+    if (rl === null && pl === null) return [];
+    const config = { ...(rl !== null ? { rateLimit: rl.config } : {}), ...(pl !== null ? { payloadLimit: pl.config } : {}) };
+    return [{ id: 'guard', name: 'infergate-guard', url: f.guard.url, sha256: f.guard.sha256, config }];
+  }
+  const { rateLimit: rl, payloadLimit: pl } = f;
   const out: ChainFilter[] = [];
-  const rl = d.filters.rateLimit;
   if (rl) out.push({ id: 'rate-limit', name: 'infergate-rate-limit', url: rl.url, sha256: rl.sha256, config: rl.config });
-  const pl = d.filters.payloadLimit;
   if (pl) out.push({ id: 'payload-limit', name: 'infergate-payload-limit', url: pl.url, sha256: pl.sha256, config: pl.config });
   return out;
 }
 
+/** Where the EnvoyFilter form loads a filter's module inside the sidecar. */
 export function moduleFile(d: Deployment, f: ChainFilter): string {
   return `${d.filters.moduleDir}/${f.id}.wasm`;
 }

@@ -3,7 +3,9 @@ import { filterChain } from './filter-chain.js';
 import { labels, type Resource, workloadResourceName } from './names.js';
 
 /**
- * The filters as Istio WasmPlugins. Phase STATS puts them after Istio's
+ * The filters as Istio WasmPlugins, one per filterChain entry and workload:
+ * with the guard form (the default) one plugin per workload, with the
+ * separate form one per check. Phase STATS puts them after Istio's
  * authorization filters (where the CUSTOM ext_authz call sits) and before the
  * router; within a phase a higher priority runs first, so priorities follow
  * filterChain's order. SERVER mode: inbound only, where the peer certificate

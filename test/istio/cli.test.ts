@@ -59,7 +59,8 @@ describe('the built bin', () => {
     expect(docs.map((d) => d.kind)).toEqual([
       'IstioOperator', 'Namespace', 'ServiceAccount', 'ConfigMap', 'Deployment', 'Service', 'PodDisruptionBudget',
       'PeerAuthentication', 'PeerAuthentication', 'PeerAuthentication', 'AuthorizationPolicy', 'AuthorizationPolicy',
-      'WasmPlugin', 'WasmPlugin', 'WasmPlugin', 'WasmPlugin', 'PrometheusRule',
+      // One guard plugin per workload (the default filter form).
+      'WasmPlugin', 'WasmPlugin', 'PrometheusRule',
     ]);
   });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ManifestError } from '../../ext-authz/src/manifest.js';
 import { DEFAULTS } from '../../istio/render/deployment-schema.js';
 import { parseRenderInput } from '../../istio/render/load-input.js';
-import { exampleInput, variantText } from './helpers/example.js';
+import { exampleInput, separateInput, toSeparateForm, variantInput, variantText } from './helpers/example.js';
 
 // One edit per error, each with the exact message an operator sees: same `<file>: <what> (<where>)` style as the access manifest.
 const CASES: Array<[string, (d: Record<string, any>) => void, string]> = [
@@ -32,8 +32,16 @@ const CASES: Array<[string, (d: Record<string, any>) => void, string]> = [
   ['zero rate', (d) => { d.filters.rateLimit.config.default.perSecond = 0; }, 'must be at least 1 (deployment.filters.rateLimit.config.default.perSecond)'],
   ['bad caller match', (d) => { d.filters.rateLimit.config.callers[1].match = 'spiffe://cluster.local/*/sa/x'; }, 'match must be an identity, or a prefix ending in a single trailing * (deployment.filters.rateLimit.config.callers[1].match)'],
   ['bad unauthenticated', (d) => { d.filters.rateLimit.config.unauthenticated = 'limit'; }, 'expected one of "deny", "allow" (deployment.filters.rateLimit.config.unauthenticated)'],
-  ['bad wasm url', (d) => { d.filters.rateLimit.url = 'ghcr.io/x:1'; }, 'bad url: use oci://, https:// or file:// (deployment.filters.rateLimit.url)'],
-  ['bad sha256', (d) => { d.filters.rateLimit.sha256 = 'ABC'; }, 'bad sha256: 64 lowercase hex digits (deployment.filters.rateLimit.sha256)'],
+  ['bad wasm url', (d) => { d.filters.guard.url = 'ghcr.io/x:1'; }, 'bad url: use oci://, https:// or file:// (deployment.filters.guard.url)'],
+  ['bad sha256', (d) => { d.filters.guard.sha256 = 'ABC'; }, 'bad sha256: 64 lowercase hex digits (deployment.filters.guard.sha256)'],
+  ['bad wasm url, separate form', (d) => { toSeparateForm(d); d.filters.rateLimit.url = 'ghcr.io/x:1'; }, 'bad url: use oci://, https:// or file:// (deployment.filters.rateLimit.url)'],
+  ['bad sha256, separate form', (d) => { toSeparateForm(d); d.filters.payloadLimit.sha256 = 'ABC'; }, 'bad sha256: 64 lowercase hex digits (deployment.filters.payloadLimit.sha256)'],
+  ['unknown filter form', (d) => { d.filters.form = 'combined'; }, 'expected one of "guard", "separate" (deployment.filters.form)'],
+  ['unknown guard key', (d) => { d.filters.guard.config = {}; }, 'unknown key "config" (deployment.filters.guard)'],
+  ['per-filter url with the guard form', (d) => { d.filters.rateLimit.url = 'oci://ghcr.io/infergate/rate-limit:0.1.0'; }, 'url is per module: with filters.form guard (the default) set filters.guard.url (deployment.filters.rateLimit.url)'],
+  ['per-filter sha256 with the guard form', (d) => { d.filters.form = 'guard'; d.filters.payloadLimit.sha256 = 'a'.repeat(64); }, 'sha256 is per module: with filters.form guard (the default) set filters.guard.sha256 (deployment.filters.payloadLimit.sha256)'],
+  ['guard with the separate form', (d) => { d.filters.form = 'separate'; }, 'guard is only for filters.form guard: with filters.form separate set url and sha256 on rateLimit and payloadLimit (deployment.filters.guard)'],
+  ['guard with nothing to check', (d) => { delete d.filters.rateLimit; delete d.filters.payloadLimit; }, 'guard has nothing to check: configure filters.rateLimit, filters.payloadLimit or both (deployment.filters.guard)'],
 ];
 
 describe('deployment section validation', () => {
@@ -61,12 +69,39 @@ describe('deployment section validation', () => {
       delete d.server.replicas;
       delete d.server.resources;
       delete d.provider;
-      delete d.filters.payloadLimit.url;
+      delete d.filters.guard;
     });
     const { deployment } = parseRenderInput(text, 'infergate.yaml');
     expect(deployment.server).toEqual({ image: 'ghcr.io/infergate/infergate-authz:0.1.0', replicas: 2, resources: DEFAULTS.resources, dryRun: false, logLevel: 'info' });
     expect(deployment.provider).toEqual({ name: 'infergate', timeout: '0.5s', statusOnError: null });
-    expect(deployment.filters.payloadLimit?.url).toBe('file:///var/local/lib/wasm-filters/payload-limit.wasm');
+    expect(deployment.filters).toMatchObject({ form: 'guard', moduleDir: '/var/local/lib/wasm-filters', guard: { url: 'file:///var/local/lib/wasm-filters/guard.wasm', sha256: null } });
+    const separate = separateInput((d) => { delete d.filters.payloadLimit.url; d.filters.moduleDir = '/opt/wasm'; }).deployment.filters;
+    expect(separate.form).toBe('separate');
+    expect(separate.payloadLimit).toMatchObject({ url: 'file:///opt/wasm/payload-limit.wasm', sha256: null });
+    expect(separate.rateLimit).toMatchObject({ url: 'oci://ghcr.io/infergate/rate-limit:0.1.0', sha256: null });
+  });
+
+  it('resolves each filter form to exactly the modules it loads', () => {
+    const example = exampleInput().deployment.filters;
+    expect(example).toEqual({
+      form: 'guard',
+      moduleDir: '/var/local/lib/wasm-filters',
+      guard: { url: 'oci://ghcr.io/infergate/guard:0.1.0', sha256: null },
+      payloadLimit: { config: expect.objectContaining({ defaultMaxBytes: 1048576 }) },
+      rateLimit: { config: expect.objectContaining({ identity: 'peer_certificate' }) },
+    });
+    const pinned = variantInput((d) => { d.filters.guard.sha256 = 'b'.repeat(64); }).deployment.filters;
+    expect(pinned.form === 'guard' && pinned.guard).toEqual({ url: 'oci://ghcr.io/infergate/guard:0.1.0', sha256: 'b'.repeat(64) });
+    const separate = separateInput().deployment.filters;
+    expect(separate).toEqual({
+      form: 'separate',
+      moduleDir: '/var/local/lib/wasm-filters',
+      payloadLimit: { url: 'oci://ghcr.io/infergate/payload-limit:0.1.0', sha256: null, config: example.payloadLimit!.config },
+      rateLimit: { url: 'oci://ghcr.io/infergate/rate-limit:0.1.0', sha256: null, config: example.rateLimit!.config },
+    });
+    expect(variantInput((d) => { delete d.filters; }).deployment.filters).toEqual({
+      form: 'guard', moduleDir: '/var/local/lib/wasm-filters', guard: { url: 'file:///var/local/lib/wasm-filters/guard.wasm', sha256: null }, payloadLimit: null, rateLimit: null,
+    });
   });
 
   it('keeps the access part, comments included, and drops the deployment section from what the server reads', () => {

@@ -1,67 +1,97 @@
 import { describe, expect, it } from 'vitest';
 import { alertRules } from '../../istio/render/alerts.js';
+import { filterChain } from '../../istio/render/filter-chain.js';
+import type { RenderInput } from '../../istio/render/load-input.js';
 import { meshConfig } from '../../istio/render/mesh-config.js';
 import { renderFiles } from '../../istio/render/render.js';
-import { builtFilter } from '../filters/built.js';
+import { builtFilter, FILTERS } from '../filters/built.js';
 import { ProxyWasmHost } from '../filters/host.js';
-import { exampleInput, variantInput } from './helpers/example.js';
+import { exampleInput, separateInput, variantInput } from './helpers/example.js';
 
 /**
  * The configs render writes are the ones the built filters accept: each
  * rendered pluginConfig (WasmPlugin) and configuration string (EnvoyFilter)
- * goes through the module's own on_configure in the test proxy-wasm host.
+ * goes through the on_configure of the module it names (guard in the default
+ * form, rate-limit and payload-limit in the separate form) in the test
+ * proxy-wasm host.
  */
 
 type Doc = { kind: string; spec: any };
+type Module = (typeof FILTERS)[number];
 
-function docs(): Doc[] {
-  return renderFiles(exampleInput()).flatMap((f) => f.documents) as Doc[];
+function docs(input: RenderInput): Doc[] {
+  return renderFiles(input).flatMap((f) => f.documents) as Doc[];
 }
 
-const moduleOf = (name: string): 'rate-limit' | 'payload-limit' => (name.endsWith('rate-limit') ? 'rate-limit' : 'payload-limit');
+// The example renders the guard form (the default); the separate form is the same filters, one module each.
+const FORMS: Array<[string, () => RenderInput, number]> = [
+  ['guard', () => exampleInput(), 1],
+  ['separate', () => separateInput(), 2],
+];
 
-describe('rendered filter configs against the built filters', () => {
+/** The built module a rendered resource names: WasmPlugin by its plugin name and url, EnvoyFilter by its module file. */
+function moduleNamed(id: string): Module {
+  expect(FILTERS).toContain(id);
+  return id as Module;
+}
+
+describe.each(FORMS)('rendered filter configs against the built filters (%s form)', (form, input, perWorkload) => {
   it('every WasmPlugin pluginConfig is accepted by its module', () => {
-    const plugins = docs().filter((d) => d.kind === 'WasmPlugin');
-    expect(plugins).toHaveLength(4);
-    for (const p of plugins) expect(new ProxyWasmHost(builtFilter(moduleOf(p.spec.pluginName))).configure(p.spec.pluginConfig), p.spec.pluginName).toBe(true);
-  });
-
-  it('every EnvoyFilter configuration string is accepted by its module', () => {
-    const patches = docs().filter((d) => d.kind === 'EnvoyFilter').flatMap((d) => d.spec.configPatches);
-    expect(patches).toHaveLength(4);
-    for (const p of patches) {
-      const cfg = p.patch.value.typed_config.config;
-      expect(new ProxyWasmHost(builtFilter(moduleOf(cfg.name))).configure(cfg.configuration.value), cfg.name).toBe(true);
+    const plugins = docs(input()).filter((d) => d.kind === 'WasmPlugin');
+    expect(plugins).toHaveLength(2 * perWorkload);
+    for (const p of plugins) {
+      const id = moduleNamed(p.spec.pluginName.replace(/^infergate-/, ''));
+      expect(p.spec.url).toBe(`oci://ghcr.io/infergate/${id}:0.1.0`);
+      if (form === 'guard') expect(id).toBe('guard');
+      expect(new ProxyWasmHost(builtFilter(id)).configure(p.spec.pluginConfig), p.spec.pluginName).toBe(true);
     }
   });
 
-  it('a config the module rejects is also rejected by the deployment schema (the host can say no)', () => {
-    const host = new ProxyWasmHost(builtFilter('rate-limit'));
-    expect(host.configure({ identity: 'peer_certificate', default: { perSecond: 0, burst: 1 } })).toBe(false);
-    expect(() => variantInput((d) => { d.filters.rateLimit.config.default.perSecond = 0; })).toThrow('must be at least 1 (deployment.filters.rateLimit.config.default.perSecond)');
-  });
-
-  it('the rate-limit alert reads the counter the filter defines, as Envoy exports it to Prometheus', () => {
-    const host = new ProxyWasmHost(builtFilter('rate-limit'));
-    expect(host.configure(exampleInput().deployment.filters.rateLimit!.config)).toBe(true);
-    expect(host.metrics.names).toContain('infergate.rate_limit.rejected');
-    // Envoy prefixes Wasm metrics with the custom namespace "wasmcustom." and strips it (and adds no envoy_) in Prometheus output.
-    const promName = 'infergate.rate_limit.rejected'.replace(/\./g, '_');
-    const rule = alertRules(exampleInput().deployment).find((r) => r.alert === 'InfergateRateLimitRejections')!;
-    expect(rule.expr).toContain(`rate(${promName}[5m])`);
+  it('every EnvoyFilter configuration string is accepted by its module', () => {
+    const patches = docs(input()).filter((d) => d.kind === 'EnvoyFilter').flatMap((d) => d.spec.configPatches);
+    expect(patches).toHaveLength(2 * perWorkload);
+    for (const p of patches) {
+      const cfg = p.patch.value.typed_config.config;
+      const id = moduleNamed(cfg.vm_config.code.local.filename.match(/\/([^/]+)\.wasm$/)[1]);
+      expect(cfg.name).toBe(`infergate-${id}`);
+      expect(new ProxyWasmHost(builtFilter(id)).configure(cfg.configuration.value), cfg.name).toBe(true);
+    }
   });
 
   it('the sidecars keep the filters\' counters (Istio drops stats outside its inclusion list)', () => {
-    const spec = (meshConfig(exampleInput().deployment) as any).spec;
+    const deployment = input().deployment;
+    const spec = (meshConfig(deployment) as any).spec;
     const [regex] = spec.meshConfig.defaultConfig.proxyStatsMatcher.inclusionRegexps;
-    for (const filter of ['rate-limit', 'payload-limit'] as const) {
-      const host = new ProxyWasmHost(builtFilter(filter));
-      const cfg = filter === 'rate-limit' ? exampleInput().deployment.filters.rateLimit!.config : exampleInput().deployment.filters.payloadLimit!.config;
-      expect(host.configure(cfg)).toBe(true);
+    const chain = filterChain(deployment);
+    expect(chain).toHaveLength(perWorkload);
+    for (const f of chain) {
+      const host = new ProxyWasmHost(builtFilter(f.id));
+      expect(host.configure(f.config)).toBe(true);
       expect(host.metrics.names.length).toBeGreaterThan(0);
       for (const name of host.metrics.names) expect(`wasmcustom.${name}`).toMatch(new RegExp(`^${regex}$`));
     }
     expect('wasmcustom.other.metric').not.toMatch(new RegExp(`^${regex}$`));
+  });
+});
+
+describe('rendered filter configs and the schema', () => {
+  it('a config the module rejects is also rejected by the deployment schema (the host can say no)', () => {
+    const bad = { identity: 'peer_certificate', default: { perSecond: 0, burst: 1 } };
+    expect(new ProxyWasmHost(builtFilter('rate-limit')).configure(bad)).toBe(false);
+    expect(new ProxyWasmHost(builtFilter('guard')).configure({ rateLimit: bad })).toBe(false);
+    expect(() => variantInput((d) => { d.filters.rateLimit.config.default.perSecond = 0; })).toThrow('must be at least 1 (deployment.filters.rateLimit.config.default.perSecond)');
+  });
+
+  it('the rate-limit alert reads the counter the filters define (guard and rate-limit alike), as Envoy exports it to Prometheus', () => {
+    const rateLimit = exampleInput().deployment.filters.rateLimit!.config;
+    for (const [id, cfg] of [['guard', { rateLimit }], ['rate-limit', rateLimit]] as const) {
+      const host = new ProxyWasmHost(builtFilter(id));
+      expect(host.configure(cfg), id).toBe(true);
+      expect(host.metrics.names, id).toContain('infergate.rate_limit.rejected');
+    }
+    // Envoy prefixes Wasm metrics with the custom namespace "wasmcustom." and strips it (and adds no envoy_) in Prometheus output.
+    const promName = 'infergate.rate_limit.rejected'.replace(/\./g, '_');
+    const rule = alertRules(exampleInput().deployment).find((r) => r.alert === 'InfergateRateLimitRejections')!;
+    expect(rule.expr).toContain(`rate(${promName}[5m])`);
   });
 });

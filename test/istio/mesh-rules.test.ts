@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { customPolicyErrors, envoyFilterErrors, meshRuleErrors, providerErrors, wasmPluginErrors } from '../../istio/checks/index.js';
 import { renderFiles } from '../../istio/render/render.js';
 import { ROOT } from '../helpers/paths.js';
-import { exampleInput } from './helpers/example.js';
+import { exampleInput, separateInput } from './helpers/example.js';
 import { schemaErrors } from './helpers/schemas.js';
 
 const FIXTURES = `${ROOT}test/istio/fixtures/mesh-rules/`;
@@ -66,13 +66,16 @@ describe('Istio rules the CRD schemas miss', () => {
     expect(providerErrors(docs, undefined)).toEqual(['AuthorizationPolicy ml/custom-principals: provider "infergate" is not an extension provider in the mesh config']);
   });
 
-  it('the rendered example breaks none of them', () => {
-    const files = renderFiles(exampleInput());
+  it.each([
+    ['guard form (the default)', () => exampleInput(), 2],
+    ['separate form', () => separateInput(), 4],
+  ] as const)('the rendered example breaks none of them: %s', (_form, input, wasmPlugins) => {
+    const files = renderFiles(input());
     const docs = files.filter((f) => f.kubernetes).flatMap((f) => f.documents);
     const mesh = files.find((f) => f.name === 'mesh-config.yaml')!.documents[0];
     expect(docs.filter((d) => (d as { kind: string }).kind === 'AuthorizationPolicy')).toHaveLength(2);
     expect(docs.filter((d) => (d as { kind: string }).kind === 'EnvoyFilter')).toHaveLength(2);
-    expect(docs.filter((d) => (d as { kind: string }).kind === 'WasmPlugin')).toHaveLength(4);
+    expect(docs.filter((d) => (d as { kind: string }).kind === 'WasmPlugin')).toHaveLength(wasmPlugins);
     expect(meshRuleErrors(docs, mesh)).toEqual([]);
   });
 });

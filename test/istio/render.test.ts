@@ -3,13 +3,14 @@ import { parseManifestText } from '../../ext-authz/src/manifest.js';
 import { alertRules } from '../../istio/render/alerts.js';
 import { authorizationPolicy } from '../../istio/render/authorization-policies.js';
 import { envoyFilter } from '../../istio/render/envoy-filters.js';
+import { filterChain } from '../../istio/render/filter-chain.js';
 import { extensionProvider } from '../../istio/render/mesh-config.js';
 import { peerAuthentications } from '../../istio/render/peer-authentications.js';
 import { renderFiles, streamText } from '../../istio/render/render.js';
 import { serverArgs, serverDeployment } from '../../istio/render/server-deployment.js';
 import { serverDisruptionBudget, serverService } from '../../istio/render/server-service.js';
 import { wasmPlugins } from '../../istio/render/wasm-plugins.js';
-import { exampleInput, variantInput } from './helpers/example.js';
+import { exampleInput, separateInput, variantInput } from './helpers/example.js';
 
 const d = () => exampleInput().deployment;
 
@@ -97,34 +98,73 @@ describe('ext_authz server', () => {
 });
 
 describe('filters', () => {
-  it('WasmPlugins: after authz, fail closed, inbound, rate limit before payload limit', () => {
-    const [rl, pl] = wasmPlugins(d(), d().workloads[0]!).map((p) => p.spec as any);
-    expect(rl).toMatchObject({ pluginName: 'infergate-rate-limit', phase: 'STATS', priority: 20, failStrategy: 'FAIL_CLOSE', match: [{ mode: 'SERVER' }], url: 'oci://ghcr.io/infergate/rate-limit:0.1.0' });
-    expect(pl).toMatchObject({ pluginName: 'infergate-payload-limit', phase: 'STATS', priority: 10, failStrategy: 'FAIL_CLOSE' });
-    expect(pl.pluginConfig).toEqual(d().filters.payloadLimit!.config);
+  it('WasmPlugins (guard form, the default): one per workload, after authz, fail closed, inbound, both checks in one config', () => {
+    const plugins = wasmPlugins(d(), d().workloads[0]!);
+    expect(plugins).toHaveLength(1);
+    expect(plugins[0]!.metadata.name).toBe('infergate-model-serving-guard');
+    const spec = plugins[0]!.spec as any;
+    expect(spec).toMatchObject({ pluginName: 'infergate-guard', phase: 'STATS', priority: 10, failStrategy: 'FAIL_CLOSE', match: [{ mode: 'SERVER' }], url: 'oci://ghcr.io/infergate/guard:0.1.0' });
+    expect(spec).not.toHaveProperty('sha256');
+    expect(spec.pluginConfig).toEqual({ rateLimit: d().filters.rateLimit!.config, payloadLimit: d().filters.payloadLimit!.config });
+    // Rate limit first: the guard runs its checks in its config's order.
+    expect(Object.keys(spec.pluginConfig)).toEqual(['rateLimit', 'payloadLimit']);
     expect(wasmPlugins(d(), d().workloads[1]!)[0]!.spec).toMatchObject({ match: [{ mode: 'SERVER', ports: [{ number: 8080 }] }] });
   });
 
-  it('EnvoyFilter: patches in chain order, each before the router, config passed as the JSON the filter parses', () => {
+  it('guard form: a pinned sha256, and a config holding only the checks configured', () => {
+    const x = variantInput((dd) => { dd.filters.guard.sha256 = 'c'.repeat(64); delete dd.filters.rateLimit; }).deployment;
+    const [p] = wasmPlugins(x, x.workloads[0]!).map((r) => r.spec as any);
+    expect(p).toMatchObject({ url: 'oci://ghcr.io/infergate/guard:0.1.0', sha256: 'c'.repeat(64), pluginConfig: { payloadLimit: x.filters.payloadLimit!.config } });
+    expect(p.pluginConfig).not.toHaveProperty('rateLimit');
+    expect(filterChain(variantInput((dd) => { delete dd.filters.payloadLimit; }).deployment).map((f) => [f.id, Object.keys(f.config as object)])).toEqual([['guard', ['rateLimit']]]);
+  });
+
+  it('WasmPlugins (separate form): rate limit before payload limit, each from its own module', () => {
+    const x = separateInput((dd) => { dd.filters.rateLimit.sha256 = 'a'.repeat(64); }).deployment;
+    const plugins = wasmPlugins(x, x.workloads[0]!);
+    expect(plugins.map((p) => p.metadata.name)).toEqual(['infergate-model-serving-rate-limit', 'infergate-model-serving-payload-limit']);
+    const [rl, pl] = plugins.map((p) => p.spec as any);
+    expect(rl).toMatchObject({ pluginName: 'infergate-rate-limit', phase: 'STATS', priority: 20, failStrategy: 'FAIL_CLOSE', match: [{ mode: 'SERVER' }], url: 'oci://ghcr.io/infergate/rate-limit:0.1.0', sha256: 'a'.repeat(64) });
+    expect(pl).toMatchObject({ pluginName: 'infergate-payload-limit', phase: 'STATS', priority: 10, failStrategy: 'FAIL_CLOSE', url: 'oci://ghcr.io/infergate/payload-limit:0.1.0' });
+    expect(rl.pluginConfig).toEqual(x.filters.rateLimit!.config);
+    expect(pl.pluginConfig).toEqual(x.filters.payloadLimit!.config);
+  });
+
+  it('EnvoyFilter (guard form): one patch before the router, config passed as the JSON the guard parses', () => {
     const ef = envoyFilter(d(), d().workloads[0]!) as any;
     const values = ef.spec.configPatches.map((p: any) => p.patch.value);
+    expect(values.map((v: any) => v.name)).toEqual(['infergate-guard']);
+    expect(JSON.parse(values[0].typed_config.config.configuration.value)).toEqual({ rateLimit: d().filters.rateLimit!.config, payloadLimit: d().filters.payloadLimit!.config });
+    expect(values[0].typed_config.config.vm_config.code).toEqual({ local: { filename: '/var/local/lib/wasm-filters/guard.wasm' } });
+  });
+
+  it('EnvoyFilter (separate form): patches in chain order, each loading its own module', () => {
+    const x = separateInput().deployment;
+    const values = (envoyFilter(x, x.workloads[0]!) as any).spec.configPatches.map((p: any) => p.patch.value);
     expect(values.map((v: any) => v.name)).toEqual(['infergate-rate-limit', 'infergate-payload-limit']);
-    expect(JSON.parse(values[0].typed_config.config.configuration.value)).toEqual(d().filters.rateLimit!.config);
+    expect(JSON.parse(values[0].typed_config.config.configuration.value)).toEqual(x.filters.rateLimit!.config);
     expect(values[1].typed_config.config.vm_config.code).toEqual({ local: { filename: '/var/local/lib/wasm-filters/payload-limit.wasm' } });
   });
 
   it('EnvoyFilter with ports: one patch per filter per port', () => {
     const x = variantInput((dd) => { dd.workloads[1].ports = [8080, 9000]; }).deployment;
     const patches = (envoyFilter(x, x.workloads[1]!) as any).spec.configPatches;
-    expect(patches.map((p: any) => [p.match.listener.portNumber, p.patch.value.name])).toEqual([
+    expect(patches.map((p: any) => [p.match.listener.portNumber, p.patch.value.name])).toEqual([[8080, 'infergate-guard'], [9000, 'infergate-guard']]);
+    const y = separateInput((dd) => { dd.workloads[1].ports = [8080, 9000]; }).deployment;
+    const separate = (envoyFilter(y, y.workloads[1]!) as any).spec.configPatches;
+    expect(separate.map((p: any) => [p.match.listener.portNumber, p.patch.value.name])).toEqual([
       [8080, 'infergate-rate-limit'], [8080, 'infergate-payload-limit'], [9000, 'infergate-rate-limit'], [9000, 'infergate-payload-limit'],
     ]);
   });
 
-  it('no filters configured: empty filter files', () => {
+  it('no filters configured: empty filter files, in either form', () => {
+    for (const form of ['guard', 'separate']) {
+      const files = renderFiles(variantInput((dd) => { dd.filters = { form }; }));
+      expect(files.find((f) => f.name === 'wasm-plugins.yaml')!.documents, form).toEqual([]);
+      expect(files.find((f) => f.name === 'envoy-filters.yaml')!.documents, form).toEqual([]);
+    }
     const files = renderFiles(variantInput((dd) => { delete dd.filters; }));
     expect(files.find((f) => f.name === 'wasm-plugins.yaml')!.documents).toEqual([]);
-    expect(files.find((f) => f.name === 'envoy-filters.yaml')!.documents).toEqual([]);
   });
 });
 

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { renderFiles } from '../../istio/render/render.js';
-import { exampleInput, variantInput } from './helpers/example.js';
+import { exampleInput, separateInput, variantInput } from './helpers/example.js';
 import { SCHEMA_KINDS, schemaErrors } from './helpers/schemas.js';
 
 function kubernetesDocs(files: ReturnType<typeof renderFiles>): Array<{ apiVersion: string; kind: string; metadata: { name: string } }> {
   return files.filter((f) => f.kubernetes).flatMap((f) => f.documents) as Array<{ apiVersion: string; kind: string; metadata: { name: string } }>;
 }
 
-// The example, plus a variant exercising the optional branches (no ports, per-port rules, dry run, statusOnError, sha256, no filters).
+// The example, plus variants exercising the optional branches (no ports, per-port rules, dry run, statusOnError, sha256, default url, the separate filter form, no filters).
 const INPUTS = {
   example: () => exampleInput(),
   variant: () =>
@@ -15,6 +15,11 @@ const INPUTS = {
       d.server.dryRun = true;
       d.server.logLevel = 'debug';
       d.provider.statusOnError = '503';
+      d.workloads[0].ports = [8080, 8443];
+      d.filters.guard.sha256 = 'a'.repeat(64);
+    }),
+  'separate filters': () =>
+    separateInput((d) => {
       d.workloads[0].ports = [8080, 8443];
       d.filters.rateLimit.sha256 = 'a'.repeat(64);
       delete d.filters.payloadLimit.url;

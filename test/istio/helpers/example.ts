@@ -26,3 +26,19 @@ export function variantText(edit: (deployment: Record<string, any>) => void): st
 export function variantInput(edit: (deployment: Record<string, any>) => void): RenderInput {
   return parseRenderInput(variantText(edit), 'infergate.yaml');
 }
+
+/** Turns the example (form guard, the default) into the separate form: one module and filter per check, each with its own url. */
+export function toSeparateForm(deployment: Record<string, any>): void {
+  deployment.filters.form = 'separate';
+  delete deployment.filters.guard;
+  deployment.filters.rateLimit.url = 'oci://ghcr.io/infergate/rate-limit:0.1.0';
+  deployment.filters.payloadLimit.url = 'oci://ghcr.io/infergate/payload-limit:0.1.0';
+}
+
+/** The example in the separate form, with an optional further edit. */
+export function separateInput(edit: (deployment: Record<string, any>) => void = () => {}): RenderInput {
+  return variantInput((d) => {
+    toSeparateForm(d);
+    edit(d);
+  });
+}
