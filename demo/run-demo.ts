@@ -6,8 +6,9 @@ import { EPHEMERAL_PORTS, FIXED_PORTS, startStack, type Stack } from './stack.js
 const USAGE = `Usage: make demo [DEMO_ARGS="--keep-running | --json | --ephemeral-ports"]
 
 Starts, on 127.0.0.1: a sample model server, infergate-authz, and Envoy with
-mTLS, ext_authz and the payload-limit and rate-limit wasm filters; then plays
-a scene as example workloads and prints what each got.
+mTLS, ext_authz and the rate and payload limits (wasm, the filters of
+demo/manifest.yaml's deployment section); then plays a scene as example
+workloads and prints what each got.
 
   --keep-running     leave everything running for manual curl; Ctrl-C stops it all
   --json             print the scene as JSON (for tests) instead of a table

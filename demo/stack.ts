@@ -6,6 +6,7 @@ import { renderBootstrap, wasmHttpFilter } from '../envoy/bootstrap.js';
 import { startEnvoy, type EnvoyHandle } from '../envoy/envoy-process.js';
 import { makePki, type Pki } from '../envoy/pki.js';
 import { startAuthzProcess, type AuthzProcess } from './authz-process.js';
+import { type ChainFilter, filterChain } from '../istio/render/filter-chain.js';
 import { loadRenderInput } from '../istio/render/load-input.js';
 import { startModelServer } from './model-server.js';
 
@@ -22,15 +23,21 @@ export type Workload = keyof typeof WORKLOADS;
 export const DEMO_MANIFEST = join(ROOT, 'demo/manifest.yaml');
 
 /**
- * The filter limits come from the deployment section of the same manifest the
- * authorization server reads (and `infergate render` turns into Istio
- * resources), validated the same way.
+ * The filters come from the deployment section of the same manifest the
+ * authorization server reads, through the same filterChain that `infergate
+ * render` turns into WasmPlugins and EnvoyFilters: same form (guard by
+ * default), same order, same configs, validated the same way.
  */
-export function demoFilterConfigs(manifest = DEMO_MANIFEST): { payloadLimit: object; rateLimit: object } {
+export function demoFilterChain(manifest = DEMO_MANIFEST): ChainFilter[] {
   const { deployment } = loadRenderInput(manifest);
   const { payloadLimit, rateLimit } = deployment.filters;
   if (payloadLimit === null || rateLimit === null) throw new Error(`${manifest}: the demo needs deployment.filters.payloadLimit and .rateLimit`);
-  return { payloadLimit: payloadLimit.config as object, rateLimit: rateLimit.config as object };
+  return filterChain(deployment);
+}
+
+/** The chain as local Envoy HTTP filters, each loading `<moduleDir>/<id>.wasm`; Envoy's filter name is the chain name. */
+export function localWasmFilters(chain: readonly ChainFilter[], moduleDir: string): object[] {
+  return chain.map((f) => wasmHttpFilter(f.name, `${moduleDir}/${f.id}.wasm`, f.config));
 }
 
 export interface Ports {
@@ -57,9 +64,9 @@ export async function startStack(ports: Ports, say: (line: string) => void): Pro
   const state = join(ROOT, '.demo');
   const logDir = join(state, 'logs');
   mkdirSync(logDir, { recursive: true });
-  const payloadWasm = requireFile(join(ROOT, 'build/filters/payload-limit.wasm'), 'run `make setup` to build the payload-limit filter');
-  const rateWasm = requireFile(join(ROOT, 'build/filters/rate-limit.wasm'), 'run `make setup` to build the rate-limit filter');
-  const filters = demoFilterConfigs();
+  const chain = demoFilterChain();
+  const moduleDir = join(ROOT, 'build/filters');
+  for (const f of chain) requireFile(join(moduleDir, `${f.id}.wasm`), `run \`make setup\` to build the ${f.id} filter (filters/build.sh)`);
 
   say('demo CA and SPIFFE client certificates (.demo/pki, made on first run)');
   const pki = makePki(join(state, 'pki'), WORKLOADS);
@@ -78,13 +85,13 @@ export async function startStack(ports: Ports, say: (line: string) => void): Pro
       `127.0.0.1:${ports.metrics}`,
     );
     stops.push(() => authz.stop());
-    say('Envoy with mTLS, ext_authz, rate-limit and payload-limit filters (wasm, V8)');
+    say(`Envoy with mTLS, ext_authz and the wasm filters (V8): ${chain.map((f) => f.name).join(', ')}`);
     const bootstrap = renderBootstrap({
       listenerPort: ports.envoy,
       adminPort: ports.admin,
       tls: pki,
       extAuthz: { host: '127.0.0.1', port: authz.port },
-      httpFilters: [wasmHttpFilter('infergate_ratelimit', rateWasm, filters.rateLimit), wasmHttpFilter('infergate_payload', payloadWasm, filters.payloadLimit)],
+      httpFilters: localWasmFilters(chain, moduleDir),
       upstream: { host: '127.0.0.1', port: model.port },
     });
     writeFileSync(join(state, 'envoy.yaml'), bootstrap);
