@@ -1,17 +1,25 @@
 // Filters benchmark: what the proxy-wasm filters cost in a real Envoy, against
 // the same Envoy with no filters and with Envoy's native pair
 // (envoy.filters.http.local_ratelimit + envoy.filters.http.buffer), all in
-// one run on one Envoy process (three listeners), driven by wrk.
+// one run on one Envoy process (one listener per configuration), driven by wrk.
 //
 //   node dist/bench/filters-bench.js [--duration 10] [--warmup 2] [--rounds 3]
 //        [--connections 32] [--body 1024] [--callers 1] [--markdown FILE] [--breakdown]
-//        [--variant NAME=FILE.wasm]... [--only none,rate-only,...]
+//        [--variant NAME=FILE.wasm]... [--only wasm,guard,native,...]
 //
-// --variant adds a listener running one filter alone from another build (A/B
-// of a change on the same Envoy, e.g. the previous build copied aside): a file
-// whose name contains "payload" runs as payload-limit, "guard" as the guard
-// filter (both configs), any other as rate-limit;
-// --only keeps just the named configurations (none is always kept).
+// Configurations: none; wasm (rate-limit then payload-limit, two filters);
+// guard (both checks in one filter); native (local_ratelimit with a bucket per
+// caller, keyed on the same header, + buffer); native-global (one bucket for
+// everyone + buffer); with --breakdown each wasm filter alone.
+//
+// --callers N sends each request from the next of N identities (round robin);
+// the default is one busy caller, the case worker leases are made for.
+//
+// --variant adds a listener running another build (A/B of a change on the same
+// Envoy, e.g. the previous build copied aside): a file whose name contains
+// "payload" runs as payload-limit, "guard" as the guard filter (both configs),
+// any other as rate-limit; --only keeps just the named configurations (none is
+// always kept, and so are variants).
 //
 // bench/filters.sh installs wrk and builds first; run that, not this.
 //
@@ -22,7 +30,8 @@
 // the body, the buffer filter buffers it, and both rate limiters take a token
 // (budgets are far above the load: nothing is rejected, which the script
 // checks, so we measure the cost of the allowed path). Rounds rotate the
-// order of the three configurations; the median round is reported.
+// order of the configurations; ratios are taken within a round, then the
+// median over rounds is reported.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';

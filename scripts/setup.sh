@@ -82,6 +82,18 @@ if ! command -v promtool >/dev/null 2>&1; then
 fi
 ok "$(promtool --version 2>&1 | head -1)"
 
+step "wrk (Debian package wrk; the filters benchmark and its smoke test)"
+if ! command -v wrk >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    ok "apt-get install wrk"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
+  else
+    die "wrk is required for the filters benchmark test: apt-get install wrk (as root)"
+  fi
+fi
+ok "$(wrk --version 2>&1 | head -1 | cut -c1-60)"
+
 # --- build -----------------------------------------------------------------
 step "build"
 "$ROOT/scripts/build.sh"
