@@ -41,13 +41,14 @@ import { stringify } from 'yaml';
 import { REPO_ROOT as ROOT } from '../ext-authz/src/repo-root.js';
 
 
-interface Args { duration: number; warmup: number; rounds: number; connections: number; body: number; callers: number; markdown: string | null; breakdown: boolean; variants: Record<string, string>; only: string[] | null }
+interface Args { duration: number; warmup: number; rounds: number; connections: number; body: number; callers: number; markdown: string | null; breakdown: boolean; headToHead: boolean; variants: Record<string, string>; only: string[] | null }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { duration: 10, warmup: 2, rounds: 3, connections: 32, body: 1024, callers: 1, markdown: null, breakdown: false, variants: {}, only: null };
+  const a: Args = { duration: 10, warmup: 2, rounds: 3, connections: 32, body: 1024, callers: 1, markdown: null, breakdown: false, headToHead: false, variants: {}, only: null };
   for (let i = 0; i < argv.length; i += 2) {
     const k = argv[i];
     if (k === '--breakdown') { a.breakdown = true; i--; continue; }
+    if (k === '--head-to-head') { a.headToHead = true; i--; continue; }
     const v = argv[i + 1];
     if (v === undefined) throw new Error(`missing value for ${k}`);
     if (k === '--markdown') a.markdown = v;
@@ -225,18 +226,41 @@ function toMs(v: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
 }
 
-function runWrk(port: number, seconds: number, connections: number, script: string, envoyPid: number): Result {
-  const ticks = cpuTicks(envoyPid);
-  const out = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, `http://127.0.0.1:${port}/v1/models/bench:predict`], { encoding: 'utf8' });
+const wrkArgs = (port: number, seconds: number, connections: number, script: string) =>
+  ['-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, `http://127.0.0.1:${port}/v1/models/bench:predict`];
+
+function parseWrk(out: string, cpuTicksUsed: number): Result {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const p50 = toMs(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? '');
   const p99 = toMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '');
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
-  const cpuUsPerReq = ((cpuTicks(envoyPid) - ticks) * 10_000) / requests;
+  const cpuUsPerReq = (cpuTicksUsed * 10_000) / requests;
   const errors = /Socket errors:.*/.exec(out)?.[0];
   if (errors) throw new Error(`wrk reported ${errors}`);
   return { rps, p50, p99, non2xx, requests, cpuUsPerReq };
+}
+
+function runWrk(port: number, seconds: number, connections: number, script: string, envoyPid: number): Result {
+  const ticks = cpuTicks(envoyPid);
+  const out = execFileSync('taskset', wrkArgs(port, seconds, connections, script), { encoding: 'utf8' });
+  return parseWrk(out, cpuTicks(envoyPid) - ticks);
+}
+
+function wrkOutput(port: number, seconds: number, connections: number, script: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('taskset', wrkArgs(port, seconds, connections, script), { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`wrk exited with ${code}`))));
+  });
+}
+
+/** Loads two Envoys at the same moment; each result's CPU is its own Envoy's. */
+async function runPair(a: { port: number; pid: number }, b: { port: number; pid: number }, seconds: number, connections: number, script: string): Promise<[Result, Result]> {
+  const t = [cpuTicks(a.pid), cpuTicks(b.pid)];
+  const [oa, ob] = await Promise.all([wrkOutput(a.port, seconds, connections, script), wrkOutput(b.port, seconds, connections, script)]);
+  return [parseWrk(oa, cpuTicks(a.pid) - t[0]!), parseWrk(ob, cpuTicks(b.pid) - t[1]!)];
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -275,6 +299,7 @@ async function main(): Promise<void> {
   }
   const configs = args.only === null ? all
     : Object.fromEntries(Object.entries(all).filter(([n]) => n === 'none' || args.only!.includes(n) || n.startsWith('rate-') && Object.keys(args.variants).includes(n.slice(5))));
+  if (args.headToHead) return headToHead(args, configs, script, dir);
   const ports: Record<string, number> = {};
   for (const n of Object.keys(configs)) ports[n] = await freePort();
   const [frontAdmin, backAdmin, backPort] = [await freePort(), await freePort(), await freePort()];
@@ -307,11 +332,7 @@ async function main(): Promise<void> {
       median(results[a]!.map((x, r) => f(x, results[b]![r]!)));
     const rpsRatio = (a: string, b: string) => paired(a, b, (x, y) => x.rps / y.rps);
     const cpuOver = (a: string, b: string) => paired(a, b, (x, y) => x.cpuUsPerReq - y.cpuUsPerReq);
-    const label: Record<string, string> = {
-      none: 'no filters', wasm: 'wasm rate-limit + payload-limit (two filters)', guard: 'wasm guard (both checks, one filter)',
-      native: 'native local_ratelimit per caller + buffer', 'native-global': 'native local_ratelimit, one global bucket + buffer',
-      'rate-only': 'wasm rate-limit alone', 'payload-only': 'wasm payload-limit alone',
-    };
+    const label = LABELS;
     const rows = names.map((n) => {
       const s = summary[n]!;
       return `| ${label[n] ?? n} | ${s.rps.toFixed(0)} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${rpsRatio(n, 'none').toFixed(3)} | ${s.cpu.toFixed(1)} | ${n === 'none' ? '' : cpuOver(n, 'none').toFixed(1)} |`;
@@ -345,6 +366,82 @@ async function main(): Promise<void> {
     stop();
   }
 }
+
+/**
+ * --head-to-head: one Envoy process per configuration, ALL pinned to CPU 0,
+ * and each comparison loads two of them at the same moment (one wrk each, on
+ * CPU 1). The two share the core fairly, so whatever the host does to this VM
+ * in that window hits both alike: the throughput ratio is the inverse of the
+ * ratio of their per-request costs, measured under identical conditions. An
+ * A/A pair (two identical no-filter Envoys) shows how close to 1.000 the
+ * method itself gets.
+ */
+async function headToHead(args: Args, configs: Record<string, object[]>, script: string, dir: string): Promise<void> {
+  const all: Record<string, object[]> = { ...configs, 'none-b': [] };
+  const [backAdmin, backPort] = [await freePort(), await freePort()];
+  const procs: ChildProcess[] = [startEnvoyPinned(1, backendConfig(backAdmin, backPort), dir, 'backend')];
+  const envoys: Record<string, { port: number; pid: number; admin: number }> = {};
+  try {
+    for (const [name, filters] of Object.entries(all)) {
+      const [admin, port] = [await freePort(), await freePort()];
+      const p = startEnvoyPinned(0, frontConfig(admin, { [name]: port }, backPort, { [name]: filters }), dir, `front-${name}`);
+      procs.push(p);
+      envoys[name] = { port, pid: p.pid!, admin };
+    }
+    await Promise.all([waitReady(backAdmin), ...Object.values(envoys).map((e) => waitReady(e.admin))]);
+    const has = (n: string) => envoys[n] !== undefined;
+    const pairs: Array<[string, string]> = [['none-b', 'none'],
+      ...Object.keys(configs).filter((n) => n !== 'none').map((n): [string, string] => [n, 'none']),
+      ...(['wasm', 'guard'] as const).flatMap((w) => (['native', 'native-global'] as const).filter((n) => has(w) && has(n)).map((n): [string, string] => [w, n]))];
+    const ratios = new Map<string, number[]>();
+    const cpu = new Map<string, number[]>();
+    console.log(`filters bench, head to head: POST ${args.body} B from ${args.callers} caller(s), two Envoys (--concurrency 1) sharing CPU 0 per comparison, wrk -t1 -c${args.connections} each, ${args.duration}s x ${args.rounds} rounds`);
+    for (let r = 0; r < args.rounds; r++) {
+      for (let i = 0; i < pairs.length; i++) {
+        const [a, b] = pairs[(i + r) % pairs.length]!;
+        if (args.warmup > 0) await runPair(envoys[a]!, envoys[b]!, args.warmup, args.connections, script);
+        const [ra, rb] = await runPair(envoys[a]!, envoys[b]!, args.duration, args.connections, script);
+        for (const [n, x] of [[a, ra], [b, rb]] as const) {
+          if (x.non2xx > 0) throw new Error(`${n}: ${x.non2xx} non-2xx responses; the bench must measure the allowed path`);
+        }
+        const key = `${a}|${b}`;
+        ratios.set(key, [...(ratios.get(key) ?? []), ra.rps / rb.rps]);
+        cpu.set(key, [...(cpu.get(key) ?? []), ra.cpuUsPerReq - rb.cpuUsPerReq]);
+        console.log(`  round ${r + 1} ${a.padEnd(14)} vs ${b.padEnd(14)} ${ra.rps.toFixed(0).padStart(6)} / ${rb.rps.toFixed(0).padStart(6)} req/s = ${(ra.rps / rb.rps).toFixed(3)}  envoy CPU ${ra.cpuUsPerReq.toFixed(1)} / ${rb.cpuUsPerReq.toFixed(1)} us/req`);
+      }
+    }
+    const label = (n: string) => LABELS[n] ?? n;
+    const table = [
+      `${args.rounds} rounds of ${args.duration}s; each row: two Envoys loaded at the same moment on one core; medians over rounds.`,
+      '',
+      '| configuration | against | throughput ratio (median) | min–max over rounds | Envoy CPU µs/request more (median) |',
+      '|---|---|---:|---:|---:|',
+      ...pairs.map(([a, b]) => {
+        const rs = ratios.get(`${a}|${b}`)!;
+        return `| ${a === 'none-b' ? 'no filters (A/A control)' : label(a)} | ${label(b)} | ${median(rs).toFixed(3)} | ${Math.min(...rs).toFixed(3)}–${Math.max(...rs).toFixed(3)} | ${median(cpu.get(`${a}|${b}`)!).toFixed(1)} |`;
+      }),
+      '',
+    ];
+    const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+    for (const w of ['wasm', 'guard']) {
+      if (!has(w)) continue;
+      const vsNone = median(ratios.get(`${w}|none`)!);
+      table.push(`${label(w)}: ${(vsNone * 100).toFixed(1)}% of no-filter throughput (target >= 85%: ${verdict(vsNone >= 0.85)})` +
+        (['native', 'native-global'].filter(has).map((n) => `; ${(median(ratios.get(`${w}|${n}`)!) * 100).toFixed(1)}% of ${label(n)} (target >= 90%: ${verdict(median(ratios.get(`${w}|${n}`)!) >= 0.9)})`).join('')));
+    }
+    console.log('\n' + table.join('\n'));
+    if (args.markdown) writeFileSync(args.markdown, table.join('\n') + '\n');
+  } finally {
+    for (const p of procs) p.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const LABELS: Record<string, string> = {
+  none: 'no filters', wasm: 'wasm rate-limit + payload-limit (two filters)', guard: 'wasm guard (both checks, one filter)',
+  native: 'native local_ratelimit per caller + buffer', 'native-global': 'native local_ratelimit, one global bucket + buffer',
+  'rate-only': 'wasm rate-limit alone', 'payload-only': 'wasm payload-limit alone',
+};
 
 main().catch((err: unknown) => {
   console.error(`filters bench: ${err instanceof Error ? err.message : String(err)}`);
