@@ -2,7 +2,7 @@
 // keep the separate filters' names (infergate.rate_limit.*, infergate.payload_limit.*),
 // so dashboards and alerts do not care which form is deployed.
 import { RootContext, HttpContext } from "../shared/context";
-import { logError, monotonicNanos } from "../shared/host";
+import { logError } from "../shared/host";
 import { FilterMetrics } from "../shared/metrics";
 import { newRateLimitShared } from "../rate-limit/root";
 import { parseGuardConfig, guardConfigError } from "./config";
@@ -32,8 +32,6 @@ export class GuardRoot extends RootContext {
     if (r !== null) r.allowed.flush();
     const p = this.payloadMetrics;
     if (p !== null) p.allowed.flush();
-    const shared = this.shared;
-    if (shared !== null && shared.rate !== null) shared.rate!.releaseExpired(monotonicNanos());
   }
 
   newHttpContext(id: u32): HttpContext | null {

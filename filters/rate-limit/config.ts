@@ -18,8 +18,6 @@ export class RateConfig {
   maxCallers: u32 = 10000;
   /** What to do when shared data keeps conflicting or fails: deny (429) unless told to allow. */
   failOpen: bool = false;
-  /** Most tokens a worker may lease ahead for one caller (lease.ts); 0 decides every request on the shared bucket. */
-  leaseTokens: u64 = 16;
 }
 
 export let rateConfigError = "";
@@ -53,7 +51,7 @@ export function parseRateConfig(text: string): RateConfig | null {
 export function rateConfigFrom(root: JsonValue, where: string): RateConfig | null {
   rateConfigError = "";
   if (!isObject(root, where) ||
-      !onlyKeys(root, ["identity", "default", "callers", "unauthenticated", "maxCallers", "failureMode", "leaseTokens"], where)) {
+      !onlyKeys(root, ["identity", "default", "callers", "unauthenticated", "maxCallers", "failureMode"], where)) {
     rateConfigError = configError;
     return null;
   }
@@ -87,7 +85,6 @@ export function rateConfigFrom(root: JsonValue, where: string): RateConfig | nul
   cfg.allowUnauthenticated = choice(root, "unauthenticated", ["deny", "allow"], "deny", where) == "allow";
   cfg.failOpen = choice(root, "failureMode", ["deny", "allow"], "deny", where) == "allow";
   cfg.maxCallers = <u32>intField(root, "maxCallers", 1, MAX_RATE, false, 10000, where);
-  cfg.leaseTokens = <u64>intField(root, "leaseTokens", 0, 1000, false, 16, where);
   if (configError.length > 0) { rateConfigError = configError; return null; }
   return cfg;
 }

@@ -6,8 +6,7 @@ import { FilterMetrics } from "../shared/metrics";
 import { reject, isGrpcContentType } from "../shared/reply";
 import { Action, MapType, Status, GRPC_RESOURCE_EXHAUSTED } from "../shared/status";
 import { RateConfig, IdentitySource } from "./config";
-import { Limit, limitForCaller, fromLease } from "./logic";
-import { Lease, LeaseTable, LEASE_TTL_NS } from "./lease";
+import { limitForCaller } from "./logic";
 import { BucketTable, Outcome, MAX_IDENTITY_BYTES } from "./store";
 
 const CONTENT_TYPE = new Name("content-type");
@@ -24,27 +23,7 @@ const identity = new HostBytes();
 export class RateLimitShared {
   /** Finished streams, reused by the next request: no allocation per stream. */
   readonly pool: RateLimitStream[] = [];
-  readonly leases: LeaseTable = new LeaseTable();
   constructor(readonly config: RateConfig, readonly table: BucketTable, readonly metrics: FilterMetrics, readonly identityHeader: Name) {}
-
-  /** Returns a lease's unused tokens to its caller's bucket and empties the entry. */
-  giveBack(lease: Lease, now: u64): void {
-    const limit = lease.limit;
-    if (limit !== null && lease.left > 0 &&
-        this.table.giveBack(lease.idPtr, lease.idLen, limit, now, lease.left) != Outcome.Decided) {
-      this.metrics.errors.inc(); // those tokens stay out until the bucket refills
-    }
-    lease.clear();
-  }
-
-  /** From the root's tick: expired leases go back, so tokens do not idle on a worker the caller left. */
-  releaseExpired(now: u64): void {
-    const entries = this.leases.entries;
-    for (let i = 0; i < entries.length; i++) {
-      const l = unchecked(entries[i]);
-      if (l.limit !== null && now >= l.expires) this.giveBack(l, now);
-    }
-  }
 
   stream(id: u32): RateLimitStream {
     const pool = this.pool;
@@ -95,31 +74,7 @@ export class RateLimitStream extends HttpContext {
       limit = limitForCaller(cfg.callers, cfg.defaultLimit, identity);
     }
     const table = this.shared.table;
-    const now = monotonicNanos();
-    // This worker's lease for the caller, if any: served without shared data,
-    // or (expired, used up, or another caller's) settled before a fresh take.
-    let lease: Lease | null = null;
-    let returned: u64 = 0;
-    if (cfg.leaseTokens > 0) {
-      const l = this.shared.leases.slot(identity.ptr, identity.len);
-      if (l.holds(identity.ptr, identity.len, limit)) {
-        if (l.left > 0 && now < l.expires) {
-          l.left--;
-          fromLease(table.decision, l.tokens, l.last, l.left, now, limit);
-          return this.allow(limit);
-        }
-        returned = l.left;
-        l.clear();
-        lease = l;
-      } else if (l.limit === null || now >= l.expires) {
-        this.shared.giveBack(l, now);
-        lease = l;
-      }
-      // else another caller's live lease holds the slot: it stays, and this
-      // caller is decided on the shared bucket alone (no eviction churn when
-      // more hot callers than slots share a worker).
-    }
-    const outcome = table.take(identity.ptr, identity.len, limit, cfg.defaultLimit, now, returned, lease !== null ? cfg.leaseTokens : 0);
+    const outcome = table.take(identity.ptr, identity.len, limit, cfg.defaultLimit, monotonicNanos());
     if (outcome != Outcome.Decided) {
       metrics.errors.inc();
       logWarn("rate-limit: shared data " + (outcome == Outcome.Contention ? "contention" : "error") +
@@ -142,14 +97,7 @@ export class RateLimitStream extends HttpContext {
       ], this.isGrpc(), GRPC_RESOURCE_EXHAUSTED));
       return Action.PAUSE;
     }
-    if (lease !== null && d.leased > 0) lease.fill(identity.ptr, identity.len, limit, d.leased, now + LEASE_TTL_NS, d.tokens, d.last);
-    return this.allow(used);
-  }
-
-  /** Lets the request on, keeping the budget (from table.decision) for the response. */
-  private allow(used: Limit): u32 {
-    const d = this.shared.table.decision;
-    this.shared.metrics.allowed.inc();
+    metrics.allowed.inc();
     this.allowed = true;
     this.burst = used.burst;
     this.remaining = d.remaining;

@@ -39,14 +39,6 @@ export function limitForCaller(rules: CallerRule[], fallback: Limit, caller: Hos
   return best !== null ? best.limit : fallback;
 }
 
-// A worker's lease is at most this share of the whole tokens left after its
-// own request: leases shrink as the bucket drains and vanish near the limit,
-// where every request is decided on the shared bucket.
-const LEASE_SHARE: u64 = 16;
-// Only a caller whose bucket was touched this recently (by any worker) gets a
-// lease: a busy caller will use it; a quiet one would only strand tokens.
-const LEASE_HOT_NS: u64 = 100_000_000;
-
 /**
  * The outcome of one take, and the bucket state to write back. One instance
  * per VM is filled in place (callbacks never interleave within a VM), so the
@@ -54,14 +46,12 @@ const LEASE_HOT_NS: u64 = 100_000_000;
  */
 export class Decision {
   allowed: bool = false;
-  /** Whole tokens the caller has left after this request (bucket + its lease here). */
+  /** Whole tokens left after this request. */
   remaining: u64 = 0;
   /** Seconds until one token is available (0 when allowed). */
   retryAfter: u64 = 0;
-  /** Seconds until the caller's budget is full again. */
+  /** Seconds until the bucket is full again. */
   reset: u64 = 0;
-  /** Extra whole tokens taken out of the bucket for this worker's later requests. */
-  leased: u64 = 0;
   /** State to write back: nano-tokens, last refill ns, full-at ns. */
   tokens: u64 = 0;
   last: u64 = 0;
@@ -83,80 +73,36 @@ export function refill(tokens: u64, last: u64, now: u64, limit: Limit): u64 {
   return tokens + elapsed * limit.perSecond;
 }
 
-/** `tokens` plus `whole` returned tokens, never above capacity. */
-function plus(tokens: u64, whole: u64, cap: u64): u64 {
-  if (whole >= cap / NANO) return cap; // also keeps whole * NANO from overflowing
-  const sum = tokens + whole * NANO;
-  return sum > cap ? cap : sum;
-}
-
 /** The `last` to store: the later of the two, unless the clock truly went back. */
 export function nextLast(last: u64, now: u64): u64 {
   if (now >= last) return now;
   return last - now > SKEW_NS ? now : last;
 }
 
-/** Fills remaining/reset from what the caller holds: `held` nano-tokens (bucket + lease). */
-function budget(d: Decision, held: u64, limit: Limit): void {
-  const cap = limit.burst * NANO;
-  d.remaining = held / NANO;
-  d.reset = ceilDiv(ceilDiv(cap - held, limit.perSecond), NANO);
-}
-
 /**
  * Takes one token if there is one, filling `d`. `fresh` means a caller with no
  * bucket yet (full); otherwise the bucket holds `tokens` as of `prevLast`.
- * `returned` whole tokens (an expired lease) go back in first; after an allowed
- * take by a busy caller, up to `leaseMax` more are leased to this worker.
  */
-export function take(d: Decision, fresh: bool, tokens0: u64, prevLast: u64, now: u64, limit: Limit, returned: u64, leaseMax: u64): void {
+export function take(d: Decision, fresh: bool, tokens0: u64, prevLast: u64, now: u64, limit: Limit): void {
   const cap = limit.burst * NANO;
-  let tokens = plus(fresh ? cap : refill(tokens0, prevLast, now, limit), returned, cap);
+  let tokens = fresh ? cap : refill(tokens0, prevLast, now, limit);
   const last = fresh ? now : nextLast(prevLast, now);
   d.allowed = false;
   d.retryAfter = 0;
-  d.leased = 0;
   if (tokens >= NANO) {
     d.allowed = true;
     tokens -= NANO;
-    if (!fresh && (now <= prevLast || now - prevLast < LEASE_HOT_NS)) {
-      const share = tokens / NANO / LEASE_SHARE;
-      d.leased = share < leaseMax ? share : leaseMax;
-    }
-    tokens -= d.leased * NANO;
   } else {
     d.retryAfter = ceilDiv(ceilDiv(NANO - tokens, limit.perSecond), NANO);
   }
-  budget(d, tokens + d.leased * NANO, limit);
+  const toFullNs = ceilDiv(cap - tokens, limit.perSecond);
+  d.remaining = tokens / NANO;
+  d.reset = ceilDiv(toFullNs, NANO);
   d.tokens = tokens;
   d.last = last;
-  d.fullAt = last + ceilDiv(cap - tokens, limit.perSecond);
-  // A denial changes nothing, unless the clock was rebased after a real jump back
-  // or an expired lease came back.
-  d.store = d.allowed || fresh || last != prevLast || returned > 0;
-}
-
-/** Puts `returned` whole tokens of an unused lease back into a bucket; fills the state to write. */
-export function giveBack(d: Decision, tokens0: u64, prevLast: u64, now: u64, limit: Limit, returned: u64): void {
-  const cap = limit.burst * NANO;
-  const tokens = plus(refill(tokens0, prevLast, now, limit), returned, cap);
-  d.tokens = tokens;
-  d.last = nextLast(prevLast, now);
-  d.fullAt = d.last + ceilDiv(cap - tokens, limit.perSecond);
-  d.store = true;
-}
-
-/**
- * An allowed request served from this worker's lease: nothing to write. The
- * caller holds the bucket as of the lease (refilled since) plus what is left
- * of the lease, which is exact while one worker serves the caller.
- */
-export function fromLease(d: Decision, tokens: u64, last: u64, left: u64, now: u64, limit: Limit): void {
-  d.allowed = true;
-  d.retryAfter = 0;
-  d.leased = 0;
-  d.store = false;
-  budget(d, plus(refill(tokens, last, now, limit), left, limit.burst * NANO), limit);
+  d.fullAt = last + toFullNs;
+  // A denial changes nothing, unless the clock was rebased after a real jump back.
+  d.store = d.allowed || fresh || last != prevLast;
 }
 
 /** FNV-1a over the identity's bytes: picks the caller's home slot. */

@@ -1,6 +1,6 @@
 // rate-limit root context: owns the validated config, the bucket table and the counters.
 import { RootContext, HttpContext } from "../shared/context";
-import { Name, logError, getPropertyString, monotonicNanos } from "../shared/host";
+import { Name, logError, getPropertyString } from "../shared/host";
 import { FilterMetrics } from "../shared/metrics";
 import { RateConfig, parseRateConfig, rateConfigError } from "./config";
 import { RateLimitShared } from "./filter";
@@ -28,8 +28,6 @@ export class RateLimitRoot extends RootContext {
   onTick(): void {
     const m = this.metrics;
     if (m !== null) m.allowed.flush();
-    const shared = this.shared;
-    if (shared !== null) shared.releaseExpired(monotonicNanos());
   }
 
   newHttpContext(id: u32): HttpContext | null {

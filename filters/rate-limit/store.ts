@@ -13,7 +13,7 @@
 // freed), and the outcome is written into one Decision reused per VM.
 import { getSharedDataBytes, setSharedDataRaw, sharedCas, HostBytes } from "../shared/host";
 import { Status } from "../shared/status";
-import { Decision, Limit, take, giveBack, fnv1a } from "./logic";
+import { Decision, Limit, take, fnv1a } from "./logic";
 
 const HEADER: i32 = 24;
 const PROBES: u32 = 8;
@@ -80,53 +80,15 @@ export class BucketTable {
 
   /**
    * Takes a token from the bucket of the identity at `idPtr` (at most
-   * MAX_IDENTITY_BYTES), retrying on CAS conflicts up to maxRetries. `returned`
-   * tokens of this worker's expired lease go back first; up to `leaseMax` more
-   * may be leased (never from the overflow bucket, which many callers share).
+   * MAX_IDENTITY_BYTES), retrying on CAS conflicts up to maxRetries.
    */
-  take(idPtr: usize, idLen: i32, limit: Limit, overflowLimit: Limit, now: u64, returned: u64, leaseMax: u64): Outcome {
-    const outcome = this.takeSlot(idPtr, idLen, limit, overflowLimit, now, returned, leaseMax);
+  take(idPtr: usize, idLen: i32, limit: Limit, overflowLimit: Limit, now: u64): Outcome {
+    const outcome = this.takeSlot(idPtr, idLen, limit, overflowLimit, now);
     this.got.release();
     return outcome;
   }
 
-  /**
-   * Returns `n` unused leased tokens to the identity's bucket. A caller without
-   * a slot any more needs nothing back: its slot was reclaimed because it was full.
-   */
-  giveBack(idPtr: usize, idLen: i32, limit: Limit, now: u64, n: u64): Outcome {
-    const outcome = this.giveBackSlot(idPtr, idLen, limit, now, n);
-    this.got.release();
-    return outcome;
-  }
-
-  private giveBackSlot(idPtr: usize, idLen: i32, limit: Limit, now: u64, n: u64): Outcome {
-    const got = this.got;
-    const keyPtr = changetype<usize>(this.key);
-    const home = fnv1a(idPtr, idLen) % this.slots;
-    const probes = this.slots < PROBES ? this.slots : PROBES;
-    for (let attempt = 0; attempt < this.maxRetries; attempt++) {
-      let retry = false;
-      for (let i: u32 = 0; i < probes; i++) {
-        const keyLen = this.slotKey((home + i) % this.slots);
-        const st = getSharedDataBytes(keyPtr, keyLen, got);
-        const cas = sharedCas();
-        if (st == Status.OK && this.ownedBy(idPtr, idLen)) {
-          giveBack(this.decision, load<u64>(got.ptr), load<u64>(got.ptr, 8), now, limit, n);
-          const set = setSharedDataRaw(keyPtr, keyLen, changetype<usize>(this.value), this.encode(idPtr, idLen), cas);
-          if (set == Status.OK) return Outcome.Decided;
-          if (set != Status.CAS_MISMATCH) return Outcome.HostError;
-          retry = true;
-          break;
-        }
-        if (st != Status.OK && st != Status.NOT_FOUND) return Outcome.HostError;
-      }
-      if (!retry) return Outcome.Decided;
-    }
-    return Outcome.Contention;
-  }
-
-  private takeSlot(idPtr: usize, idLen: i32, limit: Limit, overflowLimit: Limit, now: u64, returned: u64, leaseMax: u64): Outcome {
+  private takeSlot(idPtr: usize, idLen: i32, limit: Limit, overflowLimit: Limit, now: u64): Outcome {
     this.overflow = false;
     const d = this.decision;
     const got = this.got;
@@ -144,7 +106,7 @@ export class BucketTable {
         const st = getSharedDataBytes(keyPtr, keyLen, got);
         const cas = sharedCas();
         if (st == Status.OK && this.ownedBy(idPtr, idLen)) {
-          take(d, false, load<u64>(got.ptr), load<u64>(got.ptr, 8), now, limit, returned, leaseMax);
+          take(d, false, load<u64>(got.ptr), load<u64>(got.ptr, 8), now, limit);
           if (!d.store) return Outcome.Decided;
           const set = setSharedDataRaw(keyPtr, keyLen, changetype<usize>(this.value), this.encode(idPtr, idLen), cas);
           if (set == Status.OK) return Outcome.Decided;
@@ -162,7 +124,7 @@ export class BucketTable {
       }
       if (retry) continue;
       if (!free) return this.takeOverflow(overflowLimit, now);
-      take(d, true, 0, 0, now, limit, 0, leaseMax);
+      take(d, true, 0, 0, now, limit);
       const set = setSharedDataRaw(keyPtr, this.slotKey(freeSlot), changetype<usize>(this.value), this.encode(idPtr, idLen), freeCas);
       if (set == Status.OK) return Outcome.Decided;
       if (set != Status.CAS_MISMATCH) return Outcome.HostError;
@@ -189,7 +151,7 @@ export class BucketTable {
       const cas = sharedCas();
       if (st != Status.OK && st != Status.NOT_FOUND) return Outcome.HostError;
       const fresh = st == Status.NOT_FOUND || got.len < HEADER;
-      take(d, fresh, fresh ? 0 : load<u64>(got.ptr), fresh ? 0 : load<u64>(got.ptr, 8), now, limit, 0, 0);
+      take(d, fresh, fresh ? 0 : load<u64>(got.ptr), fresh ? 0 : load<u64>(got.ptr, 8), now, limit);
       if (!d.store) return Outcome.Decided;
       const set = setSharedDataRaw(key, keyLen, changetype<usize>(this.value), this.encode(0, 0), st == Status.OK ? cas : CREATE_CAS);
       if (set == Status.OK) return Outcome.Decided;

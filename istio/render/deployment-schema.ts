@@ -121,7 +121,6 @@ export const RateLimitConfig = z.strictObject({
   unauthenticated: z.enum(['deny', 'allow']).optional(),
   maxCallers: z.number().int().min(1).max(MAX_RATE).optional(),
   failureMode: z.enum(['deny', 'allow']).optional(),
-  leaseTokens: z.number().int().min(0).max(1000).optional(),
 });
 
 const wasmUrl = z.string().refine((s) => /^(oci|https|file):\/\/\S+$/.test(s), { message: 'bad url: use oci://, https:// or file://' });

@@ -32,7 +32,6 @@ const CASES: Array<[string, (d: Record<string, any>) => void, string]> = [
   ['zero rate', (d) => { d.filters.rateLimit.config.default.perSecond = 0; }, 'must be at least 1 (deployment.filters.rateLimit.config.default.perSecond)'],
   ['bad caller match', (d) => { d.filters.rateLimit.config.callers[1].match = 'spiffe://cluster.local/*/sa/x'; }, 'match must be an identity, or a prefix ending in a single trailing * (deployment.filters.rateLimit.config.callers[1].match)'],
   ['bad unauthenticated', (d) => { d.filters.rateLimit.config.unauthenticated = 'limit'; }, 'expected one of "deny", "allow" (deployment.filters.rateLimit.config.unauthenticated)'],
-  ['lease too big', (d) => { d.filters.rateLimit.config.leaseTokens = 1001; }, 'must be at most 1000 (deployment.filters.rateLimit.config.leaseTokens)'],
   ['bad wasm url', (d) => { d.filters.guard.url = 'ghcr.io/x:1'; }, 'bad url: use oci://, https:// or file:// (deployment.filters.guard.url)'],
   ['bad sha256', (d) => { d.filters.guard.sha256 = 'ABC'; }, 'bad sha256: 64 lowercase hex digits (deployment.filters.guard.sha256)'],
   ['bad wasm url, separate form', (d) => { toSeparateForm(d); d.filters.rateLimit.url = 'ghcr.io/x:1'; }, 'bad url: use oci://, https:// or file:// (deployment.filters.rateLimit.url)'],
