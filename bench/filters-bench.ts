@@ -5,12 +5,19 @@
 //
 //   node dist/bench/filters-bench.js [--duration 10] [--warmup 2] [--rounds 3]
 //        [--connections 32] [--body 1024] [--callers 1] [--markdown FILE] [--breakdown]
-//        [--variant NAME=FILE.wasm]... [--only wasm,guard,native,...]
+//        [--variant NAME=FILE.wasm]... [--only wasm,guard,native,...] [--head-to-head]
+//
+// --head-to-head: instead of one configuration at a time, load two Envoys at
+// the same moment on one shared core (see headToHead below): the ratios are
+// then immune to this VM's drift, which swings single runs by 20-30%.
 //
 // Configurations: none; wasm (rate-limit then payload-limit, two filters);
 // guard (both checks in one filter); native (local_ratelimit with a bucket per
 // caller, keyed on the same header, + buffer); native-global (one bucket for
 // everyone + buffer); with --breakdown each wasm filter alone.
+//
+// --tls makes the listeners under test terminate TLS, as a sidecar's inbound
+// listener does (server certificate only: wrk cannot present a client one).
 //
 // --callers N sends each request from the next of N identities (round robin);
 // the default is one busy caller, the case worker leases are made for.
@@ -41,14 +48,15 @@ import { stringify } from 'yaml';
 import { REPO_ROOT as ROOT } from '../ext-authz/src/repo-root.js';
 
 
-interface Args { duration: number; warmup: number; rounds: number; connections: number; body: number; callers: number; markdown: string | null; breakdown: boolean; headToHead: boolean; variants: Record<string, string>; only: string[] | null }
+interface Args { duration: number; warmup: number; rounds: number; connections: number; body: number; callers: number; markdown: string | null; breakdown: boolean; headToHead: boolean; tls: boolean; variants: Record<string, string>; only: string[] | null }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { duration: 10, warmup: 2, rounds: 3, connections: 32, body: 1024, callers: 1, markdown: null, breakdown: false, headToHead: false, variants: {}, only: null };
+  const a: Args = { duration: 10, warmup: 2, rounds: 3, connections: 32, body: 1024, callers: 1, markdown: null, breakdown: false, headToHead: false, tls: false, variants: {}, only: null };
   for (let i = 0; i < argv.length; i += 2) {
     const k = argv[i];
     if (k === '--breakdown') { a.breakdown = true; i--; continue; }
     if (k === '--head-to-head') { a.headToHead = true; i--; continue; }
+    if (k === '--tls') { a.tls = true; i--; continue; }
     const v = argv[i + 1];
     if (v === undefined) throw new Error(`missing value for ${k}`);
     if (k === '--markdown') a.markdown = v;
@@ -153,11 +161,34 @@ const FILTERS: Record<string, object[]> = {
   'native-global': [localRateLimit(false), BUFFER],
 };
 
+/** --tls: the listeners under test terminate TLS (as a sidecar's inbound listener does); set in main. */
+let serverTls: { cert: string; key: string } | null = null;
+
+function tlsSocket(t: { cert: string; key: string }): object {
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+      common_tls_context: { tls_certificates: [{ certificate_chain: { filename: t.cert }, private_key: { filename: t.key } }], alpn_protocols: ['http/1.1'] },
+    },
+  };
+}
+
+/** A throwaway self-signed P-256 server certificate (wrk does not check it, and cannot present a client one). */
+function makeServerCert(dir: string): { cert: string; key: string } {
+  const t = { cert: join(dir, 'server.crt'), key: join(dir, 'server.key') };
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=localhost',
+    '-days', '1', '-keyout', t.key, '-out', t.cert], { stdio: 'ignore' });
+  return t;
+}
+
 function listener(name: string, port: number, filters: object[], route: object): object {
+  const tls = serverTls !== null && name !== 'backend' ? { transport_socket: tlsSocket(serverTls) } : {};
   return {
     name,
     address: { socket_address: { address: '127.0.0.1', port_value: port } },
     filter_chains: [{
+      ...tls,
       filters: [{
         name: 'envoy.filters.network.http_connection_manager',
         typed_config: {
@@ -227,7 +258,7 @@ function toMs(v: string): number {
 }
 
 const wrkArgs = (port: number, seconds: number, connections: number, script: string) =>
-  ['-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, `http://127.0.0.1:${port}/v1/models/bench:predict`];
+  ['-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, `${serverTls !== null ? 'https' : 'http'}://127.0.0.1:${port}/v1/models/bench:predict`];
 
 function parseWrk(out: string, cpuTicksUsed: number): Result {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
@@ -273,6 +304,7 @@ async function main(): Promise<void> {
     if (!existsSync(join(ROOT, 'build/filters', f))) throw new Error(`build/filters/${f} is missing: run filters/build.sh`);
   }
   const dir = mkdtempSync(join(tmpdir(), 'infergate-filters-bench-'));
+  if (args.tls) serverTls = makeServerCert(dir);
   const script = join(dir, 'post.lua');
   writeFileSync(script, [
     'wrk.method = "POST"',
@@ -310,7 +342,7 @@ async function main(): Promise<void> {
     await Promise.all([waitReady(frontAdmin), waitReady(backAdmin)]);
     const names = Object.keys(configs);
     const results: Record<string, Result[]> = Object.fromEntries(names.map((n) => [n, []]));
-    console.log(`filters bench: POST ${args.body} B from ${args.callers} caller(s), wrk -t1 -c${args.connections}, ${args.duration}s x ${args.rounds} rounds (+${args.warmup}s warm-up each); envoy under test --concurrency 1 on CPU 0`);
+    console.log(`filters bench${args.tls ? ' over TLS' : ''}: POST ${args.body} B from ${args.callers} caller(s), wrk -t1 -c${args.connections}, ${args.duration}s x ${args.rounds} rounds (+${args.warmup}s warm-up each); envoy under test --concurrency 1 on CPU 0`);
     for (let r = 0; r < args.rounds; r++) {
       const order = names.map((_, i) => names[(i + r) % names.length]!);
       for (const n of order) {
@@ -395,7 +427,7 @@ async function headToHead(args: Args, configs: Record<string, object[]>, script:
       ...(['wasm', 'guard'] as const).flatMap((w) => (['native', 'native-global'] as const).filter((n) => has(w) && has(n)).map((n): [string, string] => [w, n]))];
     const ratios = new Map<string, number[]>();
     const cpu = new Map<string, number[]>();
-    console.log(`filters bench, head to head: POST ${args.body} B from ${args.callers} caller(s), two Envoys (--concurrency 1) sharing CPU 0 per comparison, wrk -t1 -c${args.connections} each, ${args.duration}s x ${args.rounds} rounds`);
+    console.log(`filters bench, head to head${args.tls ? ', over TLS' : ''}: POST ${args.body} B from ${args.callers} caller(s), two Envoys (--concurrency 1) sharing CPU 0 per comparison, wrk -t1 -c${args.connections} each, ${args.duration}s x ${args.rounds} rounds`);
     for (let r = 0; r < args.rounds; r++) {
       for (let i = 0; i < pairs.length; i++) {
         const [a, b] = pairs[(i + r) % pairs.length]!;

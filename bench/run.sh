@@ -2,7 +2,7 @@
 # Benchmarks (`make bench`). Installs the pinned load generator (ghz) into
 # .tools/bin if it is missing, builds dist/, runs the ext-authz benchmark
 # (bench/authz-bench.ts; extra arguments are passed to it), then
-# bench/filters.sh if it exists and is executable.
+# bench/filters.sh (head to head, then one configuration at a time).
 #
 #   bash bench/run.sh                       # about 3 minutes on 2 cores
 #   bash bench/run.sh --markdown out.md     # also write the tables as markdown
@@ -44,6 +44,10 @@ echo "==> ext-authz: Authorization/Check with ghz (bench/authz-bench.ts)"
 node dist/bench/authz-bench.js --ghz "$GHZ" "$@"
 
 if [[ -x bench/filters.sh ]]; then
-  echo "==> filters (bench/filters.sh)"
-  bench/filters.sh
+  # Throughput ratios head to head (two Envoys on one core at the same moment:
+  # robust to this kind of VM's noise), then one Envoy at a time for latency.
+  echo "==> filters, head to head (bench/filters.sh --head-to-head)"
+  bench/filters.sh --head-to-head --duration 3 --warmup 1 --rounds 7
+  echo "==> filters, one configuration at a time, for latency (bench/filters.sh)"
+  bench/filters.sh --duration 3 --warmup 1 --rounds 9
 fi

@@ -29,4 +29,13 @@ describe('bench/filters-bench (smoke: one short round)', () => {
     expect(out).toMatch(/^ {2}vs no filters: throughput [\d.]+%/m);
     expect(out).toMatch(/^ {2}vs native local_ratelimit per caller \+ buffer: throughput [\d.]+%/m);
   }, 90_000);
+
+  it('runs head to head: an A/A control and each configuration against no filters, two Envoys at a time', () => {
+    const out = execFileSync('node', [`${ROOT}dist/bench/filters-bench.js`, '--head-to-head', '--only', 'guard', '--duration', '1', '--warmup', '0', '--rounds', '1', '--connections', '4'],
+      { encoding: 'utf8', timeout: 60_000 });
+    const rows = out.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| configuration')).map((l) => l.split('|').map((c) => c.trim()));
+    expect(rows.map((r) => [r[1], r[2]])).toEqual([['no filters (A/A control)', 'no filters'], ['wasm guard (both checks, one filter)', 'no filters']]);
+    for (const r of rows) expect(Number(r[3])).toBeGreaterThan(0); // a throughput ratio
+    expect(out).toMatch(/^wasm guard \(both checks, one filter\): [\d.]+% of no-filter throughput/m);
+  }, 90_000);
 });
