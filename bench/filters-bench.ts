@@ -20,7 +20,7 @@
 // listener does (server certificate only: wrk cannot present a client one).
 //
 // --callers N sends each request from the next of N identities (round robin);
-// the default is one busy caller, the case worker leases are made for.
+// the default is one busy caller.
 //
 // --variant adds a listener running another build (A/B of a change on the same
 // Envoy, e.g. the previous build copied aside): a file whose name contains
@@ -311,7 +311,7 @@ async function main(): Promise<void> {
     `wrk.body = string.rep("a", ${args.body})`,
     'wrk.headers["content-type"] = "application/json"',
     'wrk.headers["x-infergate-caller"] = "spiffe://cluster.local/ns/bench/sa/client"',
-    // --callers N: each request from the next of N identities, round robin (no worker lease helps here)
+    // --callers N: each request from the next of N identities, round robin
     ...(args.callers > 1 ? [
       'local n = 0',
       'request = function()',
