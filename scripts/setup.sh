@@ -70,28 +70,24 @@ fi
 ok "$("$BIN/opa" version | head -1)"
 
 # --- Debian tools ----------------------------------------------------------
-step "promtool (Debian package prometheus)"
-if ! command -v promtool >/dev/null 2>&1; then
-  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    ok "apt-get install prometheus (for promtool; its service is not started here)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-  else
-    die "promtool is required for the alert-rule tests: apt-get install prometheus (as root)"
+# debian_tool CMD PACKAGE WHY: apt-get installs PACKAGE (as root) when CMD is missing.
+debian_tool() {
+  local cmd="$1" pkg="$2" why="$3"
+  step "$cmd (Debian package $pkg; $why)"
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+      ok "apt-get install $pkg"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
+    else
+      die "$cmd is required for $why: apt-get install $pkg (as root)"
+    fi
   fi
-fi
+}
+# The prometheus package's service is not started here; only promtool is used.
+debian_tool promtool prometheus "the alert-rule tests"
 ok "$(promtool --version 2>&1 | head -1)"
-
-step "wrk (Debian package wrk; the filters benchmark and its smoke test)"
-if ! command -v wrk >/dev/null 2>&1; then
-  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    ok "apt-get install wrk"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
-  else
-    die "wrk is required for the filters benchmark test: apt-get install wrk (as root)"
-  fi
-fi
+debian_tool wrk wrk "the filters benchmark and its smoke test"
 ok "$(wrk --version 2>&1 | head -1 | cut -c1-60)"
 
 # --- build -----------------------------------------------------------------
