@@ -37,6 +37,8 @@ export const STEPS: readonly Step[] = [
   { who: 'foreign-agent', what: 'other trust domain', method: 'POST', path: '/v1/models/sentiment:predict', body: v1([[1]]), expect: [403] },
   { who: 'api-gateway', what: 'path traversal', method: 'POST', path: '/v1/models/x%2F..%2F..%2Fadmin:predict', body: v1([[1]]), expect: [403] },
   { who: 'api-gateway', what: 'dot-dot onto /admin', method: 'POST', path: '/v1/models/../../admin/reload', body: '{}', expect: [403] },
+  // A servlet container would serve /v1/models/sentiment here: it strips ";" and what follows.
+  { who: 'api-gateway', what: 'servlet path parameter', method: 'POST', path: '/v1/models/sentiment;x=1:predict', body: v1([[1]]), expect: [403] },
   { who: 'api-gateway', what: 'oversized tensor (256 KiB)', method: 'POST', path: '/v1/models/sentiment:predict', body: tensor(256 * 1024), expect: [413] },
   { who: 'batch-scorer', what: 'burst of 8 (budget 5, 1/s)', method: 'POST', path: '/v1/models/fraud:predict', body: v1([[3]]), times: 8, expect: [200, 200, 200, 200, 200, 429, 429, 429] },
 ];

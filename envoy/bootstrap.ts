@@ -135,6 +135,13 @@ export function renderBootstrap(o: BootstrapOptions): string {
                     codec_type: 'AUTO',
                     // Never trust a client-sent XFCC; Envoy sets its own from the verified peer.
                     forward_client_cert_details: 'SANITIZE_SET',
+                    // Resolve dot segments and merge slashes before any filter, for the
+                    // upstream as well: model servers disagree about both, so
+                    // infergate-authz refuses paths that still carry them. Escaped
+                    // slashes stay as sent; the authorizer refuses those with a reason.
+                    normalize_path: true,
+                    merge_slashes: true,
+                    path_with_escaped_slashes_action: 'KEEP_UNCHANGED',
                     set_current_client_cert_details: { uri: true },
                     route_config: {
                       name: 'local',

@@ -5,6 +5,7 @@ import type { DecisionCache } from './decision-cache.js';
 import { toDecision, type PolicyDecision } from './decision.js';
 import { AuthzError, REASONS, errorMessage, outcomeFor } from './errors.js';
 import type { PolicyEngine } from './policy-engine.js';
+import { STRICT_PATHS, type PathOptions } from './path.js';
 import { toPolicyInput, type InputOptions, type PolicyInput } from './policy-input.js';
 
 /** The policy in force: swapped as one reference on reload. */
@@ -12,6 +13,8 @@ export interface ActivePolicy {
   readonly engine: PolicyEngine;
   /** Short content hash of bundle + manifest; part of every cache key. */
   readonly revision: string;
+  /** How this policy's manifest says request paths are read. */
+  readonly paths: PathOptions;
 }
 
 /** Everything known about one check, for the response, metrics and the decision log. */
@@ -28,20 +31,26 @@ export interface Verdict {
   readonly revision: string | null;
   /** Why a request was refused before or instead of policy evaluation. */
   readonly detail: string | null;
+  /** The request's path as Envoy sent it, when it was refused before a policy input existed. */
+  readonly rawPath: string | null;
 }
 
-export function denyVerdict(err: AuthzError, input: PolicyInput | null, revision: string | null): Verdict {
+/** Enough of a refused path for an investigator, not enough to flood the log. */
+const MAX_LOGGED_PATH = 1024;
+
+export function denyVerdict(err: AuthzError, input: PolicyInput | null, revision: string | null, rawPath: string | null = null): Verdict {
   return {
     decisionId: randomUUID(),
     allowed: false,
     code: err.code,
     rule: null,
     httpStatus: outcomeFor(err.code).http,
-    caller: input?.caller.id ?? null,
+    caller: input?.caller.id ?? err.caller,
     input,
     cacheHit: false,
     revision,
     detail: err.message,
+    rawPath: rawPath !== null && rawPath.length > MAX_LOGGED_PATH ? rawPath.slice(0, MAX_LOGGED_PATH) : rawPath,
   };
 }
 
@@ -62,15 +71,17 @@ export class Authorizer {
   ) {}
 
   check(req: CheckRequest): Verdict {
+    // Read once: a reload during this check must not mix revisions (the path
+    // rules come from the same manifest as the policy).
+    const policy = this.current();
     let input: PolicyInput;
     try {
-      input = toPolicyInput(req, this.inputOptions);
+      input = toPolicyInput(req, this.inputOptions, policy?.paths ?? STRICT_PATHS);
     } catch (err) {
-      if (err instanceof AuthzError) return denyVerdict(err, null, null);
-      return denyVerdict(new AuthzError(REASONS.invalid_request, errorMessage(err)), null, null);
+      const e = err instanceof AuthzError ? err : new AuthzError(REASONS.invalid_request, errorMessage(err));
+      const rawPath = req?.attributes?.request?.http?.path;
+      return denyVerdict(e, null, null, typeof rawPath === 'string' ? rawPath : null);
     }
-    // Read once: a reload between here and evaluation must not mix revisions.
-    const policy = this.current();
     if (policy === null) return denyVerdict(new AuthzError(REASONS.policy_unavailable, 'no policy loaded'), input, null);
     const json = serialiseInput(input);
     let decision: PolicyDecision;
@@ -94,6 +105,7 @@ export class Authorizer {
       cacheHit: hit,
       revision: policy.revision,
       detail: null,
+      rawPath: null,
     };
   }
 }

@@ -25,6 +25,8 @@ export function logDecision(log: Logger, v: Verdict, dryRun: boolean, latencyUs:
     host: v.input?.host ?? null,
     method: v.input?.method ?? null,
     path: v.input?.path ?? null,
+    // Only refusals before a policy input existed carry it; pino leaves out undefined fields.
+    raw_path: v.rawPath ?? undefined,
     result: resultOf(v, dryRun),
     reason: v.code,
     rule: v.rule,

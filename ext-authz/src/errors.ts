@@ -29,6 +29,8 @@ export const CUSTOM_REASON_PATTERN = /^[a-z][a-z0-9_]{0,62}$/;
 
 export class AuthzError extends Error {
   readonly code: ReasonCode;
+  /** The verified caller, when the request was refused after its identity checked out (a bad path, say). */
+  caller: string | null = null;
 
   constructor(code: ReasonCode, message: string) {
     super(message);

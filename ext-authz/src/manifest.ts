@@ -20,8 +20,14 @@ const RuleSchema = z.strictObject({
   paths: z.array(z.string()).min(1).optional(),
 });
 
+const RequestPathsSchema = z.strictObject({
+  // Only for model servers that give ";" no special meaning; see docs/ext-authz.md.
+  allowSemicolons: z.boolean().optional(),
+});
+
 const ManifestSchema = z.strictObject({
   trustDomains: z.array(z.string()).min(1),
+  requestPaths: RequestPathsSchema.optional(),
   quarantine: z.array(z.string()).optional(),
   rules: z.array(RuleSchema),
   // How to install infergate in a mesh (namespace, protected workloads, filter limits): read and
@@ -48,6 +54,8 @@ export interface CompiledRule {
 }
 
 export interface PolicyData {
+  /** How request paths are read before matching (applied by the server, visible to custom policies). */
+  request_paths: { allow_semicolons: boolean };
   trust_domains: Record<string, true>;
   quarantine: CompiledCallers;
   rules: CompiledRule[];
@@ -95,7 +103,7 @@ function hostPatternError(h: string): string | null {
   return null;
 }
 
-function globError(g: string): string | null {
+function globError(g: string, allowSemicolons: boolean): string | null {
   if (!g.startsWith('/')) return `bad path glob "${g}": must start with "/"`;
   if (g === '/' || g === '/**') return null;
   const body = g.endsWith('/**') ? g.slice(1, -3) : g.slice(1);
@@ -106,6 +114,7 @@ function globError(g: string): string | null {
     if (seg === '.' || seg === '..') return `bad path glob "${g}": dot segment can never match a normalised path`;
     if (seg.includes('**')) return `bad path glob "${g}": ** is only allowed as a trailing /**`;
     if (!GLOB_SEGMENT.test(seg)) return `bad path glob "${g}": character outside the normalised path alphabet`;
+    if (!allowSemicolons && seg.includes(';')) return `bad path glob "${g}": ";" can never match unless requestPaths.allowSemicolons is true`;
   }
   return null;
 }
@@ -114,13 +123,19 @@ function escapeRegex(s: string): string {
   return s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** `*` matches any characters but `/`; a trailing `/**` matches the path itself and everything below it. */
-export function globToRegex(g: string): string {
+/**
+ * `*` matches any characters but `/`; a trailing `/**` matches the path
+ * itself and everything below it. With `trailingSlash` the glob also matches
+ * the path with one more `/` at the end: deny rules use it, because some
+ * servers (Spring MVC's trailing-slash match) serve `/x/` as `/x`.
+ */
+export function globToRegex(g: string, trailingSlash = false): string {
   if (g === '/**') return '^/.*$';
   const below = g.endsWith('/**');
   const stem = below ? g.slice(0, -3) : g;
   const body = stem.split('*').map(escapeRegex).join('[^/]*');
-  return below ? `^${body}(?:/.*)?$` : `^${body}$`;
+  if (below) return `^${body}(?:/.*)?$`;
+  return trailingSlash && !g.endsWith('/') ? `^${body}/?$` : `^${body}$`;
 }
 
 function check(file: string, err: string | null, path: ReadonlyArray<PropertyKey>): void {
@@ -133,6 +148,7 @@ export function compileManifest(doc: unknown, file: string): PolicyData {
   const parsed = ManifestSchema.safeParse(doc, { reportInput: true });
   if (!parsed.success) throw issueError(file, parsed.error.issues);
   const m = parsed.data;
+  const allowSemicolons = m.requestPaths?.allowSemicolons ?? false;
   const trustDomains: Record<string, true> = {};
   m.trustDomains.forEach((td, i) => {
     check(file, trustDomainError(td) === null ? null : `bad trust domain "${td}": ${trustDomainError(td)}`, ['trustDomains', i]);
@@ -150,23 +166,24 @@ export function compileManifest(doc: unknown, file: string): PolicyData {
     r.callers.forEach((p, j) => check(file, callerPatternError(p), at('callers', j)));
     r.hosts?.forEach((h, j) => check(file, hostPatternError(h), at('hosts', j)));
     r.methods?.forEach((meth, j) => check(file, METHOD.test(meth) ? null : `bad method "${meth}": use an upper-case HTTP method token`, at('methods', j)));
-    r.paths?.forEach((g, j) => check(file, globError(g), at('paths', j)));
+    r.paths?.forEach((g, j) => check(file, globError(g, allowSemicolons), at('paths', j)));
     const hosts = r.hosts
       ? {
           exact: Object.fromEntries(r.hosts.filter((h) => !h.startsWith('*.')).map((h) => [h, true as const])),
           suffixes: r.hosts.filter((h) => h.startsWith('*.')).map((h) => h.slice(1)),
         }
       : null;
+    const action = r.action ?? 'allow';
     return {
       name: r.name,
-      action: r.action ?? 'allow',
+      action,
       callers: compileCallers(r.callers),
       hosts,
       methods: r.methods ? Object.fromEntries(r.methods.map((x) => [x, true as const])) : null,
-      paths: r.paths ? r.paths.map(globToRegex) : null,
+      paths: r.paths ? r.paths.map((g) => globToRegex(g, action === 'deny')) : null,
     };
   });
-  return { trust_domains: trustDomains, quarantine: compileCallers(quarantine), rules };
+  return { request_paths: { allow_semicolons: allowSemicolons }, trust_domains: trustDomains, quarantine: compileCallers(quarantine), rules };
 }
 
 /** Parses manifest text (YAML, which includes JSON); errors name the file and line. */

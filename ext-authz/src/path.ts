@@ -1,17 +1,33 @@
 import { AuthzError, REASONS } from './errors.js';
 
 /**
- * Normalises an HTTP request-target into the path rules are matched on.
+ * Turns an HTTP request-target into the path rules are matched on.
  *
- * Parsed by hand, never with a URL parser: `new URL('//admin/x', base)` reads
- * `admin` as a host, which is how a `//admin` path once walked past
- * OPA-Envoy. Anything whose meaning depends on which decoder the upstream
- * uses (encoded slashes, backslashes, double encoding) is refused rather
- * than guessed at, so the path we authorise is the path the model server
- * serves.
+ * The rule is: accept only paths whose meaning every common model server
+ * agrees on, so the path authorised is the path served. Servers disagree
+ * about dot segments (Tomcat, nginx and Go's ServeMux resolve them;
+ * uvicorn/Starlette, Express and Netty do not), about `//` (merged, kept,
+ * rejected or redirected), and about `;` (servlet containers strip
+ * `;params` from each segment and read `..;` as `..`). So infergate does
+ * not resolve or merge anything itself: Envoy does that, with
+ * `normalize_path` and `merge_slashes`, before both this server and the
+ * upstream see the path. Whatever is still ambiguous when it gets here is
+ * refused. The only transformations are cutting the query and decoding each
+ * percent-escape once, which every server does alike.
+ *
+ * Parsed by hand, never with a URL parser: `new URL('//admin/x', base)`
+ * reads `admin` as a host, which is how a `//admin` path once walked past
+ * OPA-Envoy.
  */
 
 export const MAX_PATH_BYTES = 8192;
+
+export interface PathOptions {
+  /** `;` is an ordinary character to the model server (no servlet container behind it). */
+  readonly allowSemicolons: boolean;
+}
+
+export const STRICT_PATHS: PathOptions = Object.freeze({ allowSemicolons: false });
 
 function invalid(why: string): AuthzError {
   return new AuthzError(REASONS.invalid_path, why);
@@ -38,14 +54,18 @@ function forbiddenDecoded(b: number): string | null {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+const SEMICOLON_HINT = 'servlet containers strip ";" path parameters; see requestPaths.allowSemicolons';
+
 /** Percent-decodes once, refusing escapes that would be ambiguous downstream. */
-function decodeOnce(raw: string): string {
+function decodeOnce(raw: string, opts: PathOptions): string {
   const bytes = new Uint8Array(raw.length);
   let n = 0;
   let highBytes = false;
+  let segment = 0;
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i);
     if (c !== 0x25) {
+      if (c === 0x2f) segment++;
       bytes[n++] = c;
       continue;
     }
@@ -56,6 +76,7 @@ function decodeOnce(raw: string): string {
     const b = (hi << 4) | lo;
     const why = forbiddenDecoded(b);
     if (why !== null) throw invalid(why);
+    if (b === 0x3b && !opts.allowSemicolons) throw invalid(`encoded semicolon (%3B) in segment ${segment}: ${SEMICOLON_HINT}`);
     if (b >= 0x80) highBytes = true;
     bytes[n++] = b;
     i += 2;
@@ -69,44 +90,41 @@ function decodeOnce(raw: string): string {
   }
 }
 
-/** Merges repeated slashes and resolves dot segments; refuses to climb above the root. */
-function resolveSegments(decoded: string): string {
-  const parts = decoded.split('/');
-  const out: string[] = [];
-  // parts[0] is the empty string before the leading slash.
-  const last = parts.length - 1;
-  let trailingSlash = false;
-  for (let i = 1; i <= last; i++) {
-    const seg = parts[i]!;
-    if (seg === '' ) {
-      if (i === last) trailingSlash = true;
-      continue;
+/**
+ * Refuses empty and dot segments, raw (checked on the raw path) or encoded
+ * (checked again after decoding). A single trailing slash is not an empty
+ * segment: `/v1/models/` is a path every server reads alike.
+ */
+function checkSegments(path: string, encoded: boolean): void {
+  let start = 1;
+  let segment = 1;
+  while (start <= path.length) {
+    let end = path.indexOf('/', start);
+    if (end === -1) end = path.length;
+    const len = end - start;
+    if (len === 0 && end < path.length) {
+      throw invalid(`empty segment (//) at segment ${segment}: merge slashes in Envoy (merge_slashes)`);
     }
-    if (seg === '.') {
-      if (i === last) trailingSlash = true;
-      continue;
+    if ((len === 1 || len === 2) && path.charCodeAt(start) === 0x2e && (len === 1 || path.charCodeAt(start + 1) === 0x2e)) {
+      const what = encoded ? 'percent-encoded dot segment' : 'dot segment';
+      throw invalid(`${what} "${'.'.repeat(len)}" at segment ${segment}: resolve dot segments in Envoy (normalize_path)`);
     }
-    if (seg === '..') {
-      if (out.length === 0) throw invalid('dot-dot segment climbs above the root');
-      out.pop();
-      if (i === last) trailingSlash = true;
-      continue;
-    }
-    out.push(seg);
+    start = end + 1;
+    segment++;
   }
-  if (out.length === 0) return '/';
-  return '/' + out.join('/') + (trailingSlash ? '/' : '');
 }
 
 /**
- * Returns the normalised path for a raw request-target, or throws an
- * AuthzError with code `invalid_path` saying exactly what was wrong.
+ * Returns the path for a raw request-target, or throws an AuthzError with
+ * code `invalid_path` saying exactly what was wrong.
  */
-export function normalisePath(target: string): string {
+export function normalisePath(target: string, opts: PathOptions = STRICT_PATHS): string {
   if (target.length === 0) throw invalid('empty path');
+  if (target.charCodeAt(0) !== 0x2f) throw invalid('path does not start with "/"');
   let end = target.length;
-  let needsDecode = false;
-  let needsResolve = false;
+  let escapes = false;
+  let suspectSegments = false;
+  let segment = 0;
   let prev = 0;
   for (let i = 0; i < target.length; i++) {
     const c = target.charCodeAt(i);
@@ -118,16 +136,20 @@ export function normalisePath(target: string): string {
     if (c < 0x20 || c === 0x7f) throw invalid('raw control character');
     if (c === 0x20) throw invalid('raw space');
     if (c > 0x7e) throw invalid('raw non-ASCII character');
-    if (c === 0x25) needsDecode = true;
-    else if (c === 0x2e && prev === 0x2f) needsResolve = true;
-    else if (c === 0x2f && prev === 0x2f) needsResolve = true;
+    if (c === 0x3b && !opts.allowSemicolons) throw invalid(`semicolon (;) in segment ${segment}: ${SEMICOLON_HINT}`);
+    if (c === 0x25) escapes = true;
+    else if (c === 0x2f) {
+      segment++;
+      if (prev === 0x2f) suspectSegments = true;
+    } else if (c === 0x2e && prev === 0x2f) suspectSegments = true;
     prev = c;
   }
   if (end > MAX_PATH_BYTES) throw invalid(`path longer than ${MAX_PATH_BYTES} bytes`);
-  if (target.charCodeAt(0) !== 0x2f) throw invalid('path does not start with "/"');
   const raw = end === target.length ? target : target.slice(0, end);
-  // Fast path: most real requests have nothing to decode or resolve.
-  if (!needsDecode && !needsResolve) return raw;
-  const decoded = needsDecode ? decodeOnce(raw) : raw;
-  return resolveSegments(decoded);
+  if (suspectSegments) checkSegments(raw, false);
+  // Fast path: most real requests have nothing to decode.
+  if (!escapes) return raw;
+  const decoded = decodeOnce(raw, opts);
+  checkSegments(decoded, true);
+  return decoded;
 }

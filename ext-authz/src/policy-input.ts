@@ -1,7 +1,7 @@
 import type { CheckRequest, HttpRequest } from './check-request.js';
 import { AuthzError, REASONS } from './errors.js';
 import { normaliseHost } from './host.js';
-import { normalisePath } from './path.js';
+import { normalisePath, STRICT_PATHS, type PathOptions } from './path.js';
 import { parseSpiffeId, spiffeIdError } from './spiffe.js';
 import { lastXfccUri } from './xfcc.js';
 
@@ -72,7 +72,7 @@ function callerId(req: CheckRequest, http: HttpRequest | null, opts: InputOption
 }
 
 /** Projects a CheckRequest onto the policy input, or throws an AuthzError with a deny reason. */
-export function toPolicyInput(req: CheckRequest, opts: InputOptions): PolicyInput {
+export function toPolicyInput(req: CheckRequest, opts: InputOptions, paths: PathOptions = STRICT_PATHS): PolicyInput {
   if (req === null || typeof req !== 'object' || !req.attributes) throw invalidRequest('CheckRequest has no attributes');
   const http = req.attributes.request?.http ?? null;
   const id = callerId(req, http, opts);
@@ -88,20 +88,28 @@ export function toPolicyInput(req: CheckRequest, opts: InputOptions): PolicyInpu
   if (http === null) {
     return { caller, kind: 'tcp', host: null, method: null, path: null, headers: null };
   }
-  const method = http.method ?? '';
-  if (!METHOD.test(method)) throw invalidRequest(method === '' ? 'missing HTTP method' : 'malformed HTTP method');
-  const path = normalisePath(http.path ?? '');
-  const host = normaliseHost(http.host ?? '');
-  let headers: Record<string, string | null> | null = null;
-  if (opts.inputHeaders.length > 0) {
-    headers = {};
-    for (const name of opts.inputHeaders) {
-      const v = headerValue(http, name);
-      if (v !== undefined && v.length > MAX_INPUT_HEADER_BYTES) {
-        throw invalidRequest(`header ${name} longer than ${MAX_INPUT_HEADER_BYTES} bytes`);
-      }
-      headers[name] = v ?? null;
-    }
+  try {
+    const method = http.method ?? '';
+    if (!METHOD.test(method)) throw invalidRequest(method === '' ? 'missing HTTP method' : 'malformed HTTP method');
+    const path = normalisePath(http.path ?? '', paths);
+    const host = normaliseHost(http.host ?? '');
+    return { caller, kind: 'http', host, method, path, headers: listedHeaders(http, opts) };
+  } catch (err) {
+    // The identity checked out: say who sent the bad route.
+    if (err instanceof AuthzError) err.caller = caller.id;
+    throw err;
   }
-  return { caller, kind: 'http', host, method, path, headers };
+}
+
+function listedHeaders(http: HttpRequest, opts: InputOptions): Record<string, string | null> | null {
+  if (opts.inputHeaders.length === 0) return null;
+  const headers: Record<string, string | null> = {};
+  for (const name of opts.inputHeaders) {
+    const v = headerValue(http, name);
+    if (v !== undefined && v.length > MAX_INPUT_HEADER_BYTES) {
+      throw invalidRequest(`header ${name} longer than ${MAX_INPUT_HEADER_BYTES} bytes`);
+    }
+    headers[name] = v ?? null;
+  }
+  return headers;
 }

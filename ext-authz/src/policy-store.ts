@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { ActivePolicy } from './authorizer.js';
 import { errorMessage } from './errors.js';
 import { loadManifestFile } from './manifest.js';
+import { STRICT_PATHS, type PathOptions } from './path.js';
 import type { Metrics } from './metrics.js';
 import { readBundle } from './policy-bundle.js';
 import { PolicyEngine } from './policy-engine.js';
@@ -58,11 +59,13 @@ export class PolicyStore {
     }
     let manifestText = '';
     let data: Record<string, unknown> = bundle.data;
+    let paths: PathOptions = STRICT_PATHS;
     if (manifestPath !== null) {
       try {
         const m = loadManifestFile(manifestPath);
         manifestText = m.text;
         data = { ...bundle.data, access_manifest: m.data };
+        paths = Object.freeze({ allowSemicolons: m.data.request_paths.allow_semicolons });
       } catch (err) {
         throw new LoadError('manifest', errorMessage(err));
       }
@@ -75,7 +78,7 @@ export class PolicyStore {
     } catch (err) {
       throw new LoadError('bundle', `${basename(bundlePath)}: ${errorMessage(err)}`);
     }
-    return { policy: { engine, revision: hash.slice(0, 12) }, hash };
+    return { policy: { engine, revision: hash.slice(0, 12), paths }, hash };
   }
 
   /** Initial load: throws if the policy cannot be loaded, so the server never starts without one. */

@@ -30,6 +30,11 @@ export function meshConfig(d: Deployment): Resource {
     spec: {
       meshConfig: {
         extensionProviders: [extensionProvider(d)],
+        // Sidecars resolve dot segments and merge slashes before ext_authz, and forward
+        // the result, so the path infergate authorises is the path the model server
+        // gets. Istio's default (BASE) does not merge slashes, and infergate refuses
+        // a path with "//" rather than guess how the model server reads it.
+        pathNormalization: { normalization: 'MERGE_SLASHES' },
         defaultConfig: {
           // Istio sidecars drop stats outside a small default set; this keeps the
           // filters' counters (wasmcustom.infergate.*) that the rate-limit alert reads.

@@ -19,6 +19,7 @@ describe('make demo (non-interactive, free ports)', () => {
       ['foreign-agent', 403, 'foreign_trust_domain'],
       ['api-gateway', 403, 'invalid_path'],
       ['api-gateway', 403, 'denied_by_rule'],
+      ['api-gateway', 403, 'invalid_path'],
       ['api-gateway', 413, 'payload_too_large'],
       ...Array.from({ length: 5 }, () => ['batch-scorer', 200, 'allowed']),
       ...Array.from({ length: 3 }, () => ['batch-scorer', 429, 'rate_limited']),

@@ -51,8 +51,12 @@ describe('ext-authz through the real Envoy (mTLS, ext_authz filter, failure_mode
     ['a quarantined caller', 'compromised', PREDICT, 'quarantined'],
     ['a caller from another trust domain', 'foreign', PREDICT, 'foreign_trust_domain'],
     ['a hostile path (encoded slash)', 'gateway', '/v1/models/a%2F..%2F..%2Fadmin:predict', 'invalid_path'],
-    ['a hostile path (climbs above the root)', 'gateway', '/v1/../../admin', 'invalid_path'],
+    ['a path parameter, which servlet containers strip', 'gateway', '/v1/models/bert;x=/..:predict', 'invalid_path'],
+    ['an encoded semicolon', 'gateway', '/v1/models/bert%3B:predict', 'invalid_path'],
+    // Envoy resolves these (normalize_path) before the check, so the denied route is what is judged.
     ['a traversal that lands on a denied route', 'gateway', '/v1/models/../../admin/users', 'denied_by_rule'],
+    ['a traversal that climbs above the root onto a denied route', 'gateway', '/v1/../../admin', 'denied_by_rule'],
+    ['an encoded traversal onto a denied route', 'gateway', '/v1/%2e%2e/admin//users', 'denied_by_rule'],
   ] as const)('gives %s 403 with the reason', async (_name, who, path, reason) => {
     const before = upstream.requests.length;
     const res = await call(who, path);
@@ -60,6 +64,14 @@ describe('ext-authz through the real Envoy (mTLS, ext_authz filter, failure_mode
     expect(res.headers['x-infergate-reason']).toBe(reason);
     expect(JSON.parse(res.body)).toMatchObject({ code: reason });
     expect(upstream.requests.length).toBe(before);
+  });
+
+  it('authorises the path Envoy forwards: dot segments and slashes resolved once, for both', async () => {
+    const before = upstream.requests.length;
+    const res = await call('gateway', '/v1/models/x/..//normalised:predict');
+    expect(res.status).toBe(200);
+    expect(upstream.requests.slice(before).map((r) => r.path)).toEqual(['/v1/models/normalised:predict']);
+    await expect.poll(() => readFileSync(stack.decisionLog, 'utf8'), { timeout: 2000 }).toContain('"path":"/v1/models/normalised:predict","result":"allow"');
   });
 
   it('does not let a client without a certificate through', async () => {

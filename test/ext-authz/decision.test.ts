@@ -56,6 +56,7 @@ function verdict(over: Partial<Verdict>): Verdict {
     cacheHit: false,
     revision: 'abc',
     detail: null,
+    rawPath: null,
     ...over,
   };
 }

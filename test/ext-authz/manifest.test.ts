@@ -13,6 +13,7 @@ const CASES: Array<[string, string]> = [
   ["bad-glob-double-star.yaml", "bad-glob-double-star.yaml: bad path glob \"/v1/**/predict\": ** is only allowed as a trailing /** (rules[0].paths[0])"],
   ["bad-glob-encoded.yaml", "bad-glob-encoded.yaml: bad path glob \"/v1/models%2Fx\": character outside the normalised path alphabet (rules[0].paths[0])"],
   ["bad-glob-relative.yaml", "bad-glob-relative.yaml: bad path glob \"v1/models\": must start with \"/\" (rules[0].paths[0])"],
+  ["bad-glob-semicolon.yaml", "bad-glob-semicolon.yaml: bad path glob \"/v1/models/*;v=2\": \";\" can never match unless requestPaths.allowSemicolons is true (rules[0].paths[0])"],
   ["bad-host-port.yaml", "bad-host-port.yaml: bad host pattern \"models.ml:8080\": ports are dropped before matching, leave them out (rules[0].hosts[0])"],
   ["bad-host-wildcard.yaml", "bad-host-wildcard.yaml: bad host pattern \"models.*.svc\": * is only allowed as a leading *. (rules[0].hosts[0])"],
   ["bad-method.yaml", "bad-method.yaml: bad method \"post\": use an upper-case HTTP method token (rules[0].methods[0])"],
@@ -27,6 +28,9 @@ const CASES: Array<[string, string]> = [
   ["invalid-yaml.yaml", "invalid-yaml.yaml: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ] (line 2)"],
   ["missing-callers.yaml", "missing-callers.yaml: missing required key \"callers\" (rules[0])"],
   ["missing-trust-domains.yaml", "missing-trust-domains.yaml: missing required key \"trustDomains\" (top level)"],
+  ["request-paths-not-boolean.yaml", "request-paths-not-boolean.yaml: expected boolean, got string (requestPaths.allowSemicolons)"],
+  ["request-paths-not-object.yaml", "request-paths-not-object.yaml: expected object, got boolean (requestPaths)"],
+  ["request-paths-unknown-key.yaml", "request-paths-unknown-key.yaml: unknown key \"allowSemicolon\" (requestPaths)"],
   ["unknown-rule-key.yaml", "unknown-rule-key.yaml: unknown key \"calers\" (rules[0])"],
   ["unknown-top-key.yaml", "unknown-top-key.yaml: unknown key \"quarantined\" (top level)"],
   ["wrong-type.yaml", "wrong-type.yaml: expected array, got string (trustDomains)"],
@@ -69,6 +73,13 @@ describe('access manifest validation', () => {
     expect(batch).toMatchObject({ callers: { exact: {}, prefixes: ['spiffe://cluster.local/ns/batch/'] } });
   });
 
+  it('reads ";" as a path parameter unless the manifest says the model server does not', () => {
+    const base = 'trustDomains: [td]\nrules:\n  - name: a\n    callers: [spiffe://td/x]\n    paths: ["/v1/models/*;v=2"]\n';
+    expect(parseManifestText(base.replace('rules:', 'requestPaths: {allowSemicolons: true}\nrules:'), 'm.yaml').request_paths).toEqual({ allow_semicolons: true });
+    expect(parseManifestText('trustDomains: [td]\nrules: []\n', 'm.yaml').request_paths).toEqual({ allow_semicolons: false });
+    expect(() => parseManifestText(base, 'm.yaml')).toThrow(/can never match unless requestPaths.allowSemicolons/);
+  });
+
   it('accepts JSON as well as YAML', () => {
     const data = compileManifest(JSON.parse('{"trustDomains":["td"],"rules":[]}'), 'm.json');
     expect(data.rules).toEqual([]);
@@ -90,6 +101,14 @@ describe('path globs', () => {
     expect(matches('/admin/**', '/admin/users/1')).toBe(true);
     expect(matches('/admin/**', '/administrator')).toBe(false);
     expect(matches('/**', '/anything/at/all')).toBe(true);
+  });
+
+  it('lets a deny glob also match the path with a trailing slash, which some servers serve as the same path', () => {
+    const denies = (glob: string, path: string) => new RegExp(globToRegex(glob, true)).test(path);
+    expect(denies('/v1/models/*/weights', '/v1/models/llama/weights/')).toBe(true);
+    expect(denies('/v1/models/*/weights', '/v1/models/llama/weights')).toBe(true);
+    expect(denies('/v1/models/*/weights', '/v1/models/llama/weights/x')).toBe(false);
+    expect(matches('/v1/models/*/weights', '/v1/models/llama/weights/')).toBe(false);
   });
 
   it('treats regex metacharacters in globs literally', () => {

@@ -8,6 +8,7 @@ import { DecisionCache } from '../../ext-authz/src/decision-cache.js';
 import type { PolicyDecision } from '../../ext-authz/src/decision.js';
 import { loadManifestFile } from '../../ext-authz/src/manifest.js';
 import { readBundle } from '../../ext-authz/src/policy-bundle.js';
+import { STRICT_PATHS } from '../../ext-authz/src/path.js';
 import { PolicyEngine } from '../../ext-authz/src/policy-engine.js';
 import { httpCheck } from '../helpers/authz-client.js';
 import { EXAMPLE_MANIFEST, TOOLS_BIN, requireBundle, requireTool } from '../helpers/paths.js';
@@ -29,7 +30,7 @@ describe('the default Rego policy, compiled to wasm and evaluated with opa-wasm'
   beforeAll(async () => {
     const bundle = await readBundle(requireBundle());
     const engine = await PolicyEngine.create(bundle, { access_manifest: loadManifestFile(EXAMPLE_MANIFEST).data });
-    authorizer = new Authorizer(() => ({ engine, revision: 'test' }), new DecisionCache<PolicyDecision>({ max: 0, ttlMs: 1, jitter: 0 }), { trustXfcc: false, inputHeaders: [] });
+    authorizer = new Authorizer(() => ({ engine, revision: 'test', paths: STRICT_PATHS }), new DecisionCache<PolicyDecision>({ max: 0, ttlMs: 1, jitter: 0 }), { trustXfcc: false, inputHeaders: [] });
   });
 
   it.each([
@@ -54,7 +55,7 @@ describe('the default Rego policy, compiled to wasm and evaluated with opa-wasm'
 
   it('denies everything when the bundle is loaded without a manifest (fail closed)', async () => {
     const engine = await PolicyEngine.create(await readBundle(requireBundle()), {});
-    const a = new Authorizer(() => ({ engine, revision: 'x' }), new DecisionCache<PolicyDecision>({ max: 0, ttlMs: 1, jitter: 0 }), { trustXfcc: false, inputHeaders: [] });
+    const a = new Authorizer(() => ({ engine, revision: 'x', paths: STRICT_PATHS }), new DecisionCache<PolicyDecision>({ max: 0, ttlMs: 1, jitter: 0 }), { trustXfcc: false, inputHeaders: [] });
     expect(a.check(httpCheck(GATEWAY, 'POST', '/v1/models/bert:predict')).code).toBe('policy_error');
   });
 });
@@ -77,7 +78,7 @@ decision := {"allowed": true, "rule": "tenant"} if input.headers["x-tenant"] == 
       'infergate/authz/decision',
     );
     const engine = await PolicyEngine.create(await readBundle(path), {});
-    const a = new Authorizer(() => ({ engine, revision: 'x' }), new DecisionCache<PolicyDecision>({ max: 10, ttlMs: 1000, jitter: 0 }), { trustXfcc: false, inputHeaders: ['x-tenant'] });
+    const a = new Authorizer(() => ({ engine, revision: 'x', paths: STRICT_PATHS }), new DecisionCache<PolicyDecision>({ max: 10, ttlMs: 1000, jitter: 0 }), { trustXfcc: false, inputHeaders: ['x-tenant'] });
     expect(a.check(httpCheck(GATEWAY, 'GET', '/', 'h', { 'x-tenant': 'gateway' }))).toMatchObject({ allowed: true, code: 'allowed', rule: 'tenant' });
     expect(a.check(httpCheck(GATEWAY, 'GET', '/', 'h', { 'x-tenant': 'blue' }))).toMatchObject({ allowed: false, code: 'tenant_mismatch', httpStatus: 429 });
   });
@@ -92,7 +93,7 @@ decision := {"allowed": true, "rule": "tenant"} if input.headers["x-tenant"] == 
   it('denies with policy_error when a custom policy returns a malformed decision', async () => {
     const path = opaBuild(dir, 'package infergate.authz\nimport rego.v1\ndecision := "yes"\n', 'infergate/authz/decision');
     const engine = await PolicyEngine.create(await readBundle(path), {});
-    const a = new Authorizer(() => ({ engine, revision: 'x' }), new DecisionCache<PolicyDecision>({ max: 10, ttlMs: 1000, jitter: 0 }), { trustXfcc: false, inputHeaders: [] });
+    const a = new Authorizer(() => ({ engine, revision: 'x', paths: STRICT_PATHS }), new DecisionCache<PolicyDecision>({ max: 10, ttlMs: 1000, jitter: 0 }), { trustXfcc: false, inputHeaders: [] });
     const v = a.check(httpCheck(GATEWAY, 'GET', '/'));
     expect(v).toMatchObject({ allowed: false, code: 'policy_error' });
     expect(v.detail).toBe('policy decision must be an object, got string');

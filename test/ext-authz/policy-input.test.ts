@@ -18,7 +18,7 @@ function code(fn: () => unknown): string {
 
 describe('CheckRequest → policy input', () => {
   it('projects identity parts, host, method and normalised path, and nothing else', () => {
-    const input = toPolicyInput(httpCheck(GATEWAY, 'POST', '/v1//models/./bert:predict?x=1', 'Model-Serving.ML.svc.cluster.local:8080', { authorization: 'Bearer secret' }), OPTS);
+    const input = toPolicyInput(httpCheck(GATEWAY, 'POST', '/v1/m%6Fdels/bert:predict?x=1', 'Model-Serving.ML.svc.cluster.local:8080', { authorization: 'Bearer secret' }), OPTS);
     expect(input).toEqual({
       caller: { id: GATEWAY, trust_domain: 'cluster.local', path: '/ns/gateway/sa/api-gateway', namespace: 'gateway', service_account: 'api-gateway' },
       kind: 'http',
@@ -113,8 +113,14 @@ describe('decision cache key', () => {
 
   it('is the same for requests that differ only in what the policy does not see', () => {
     const a = toPolicyInput(httpCheck(GATEWAY, 'POST', '/v1/models/a:predict?x=1', 'h', { 'x-request-id': '1' }), OPTS);
-    const b = toPolicyInput(httpCheck(GATEWAY, 'POST', '/v1//models/a:predict', 'H:443', { 'x-request-id': '2' }), OPTS);
+    const b = toPolicyInput(httpCheck(GATEWAY, 'POST', '/v1/%6Dodels/a:predict', 'H:443', { 'x-request-id': '2' }), OPTS);
     expect(serialiseInput(a)).toBe(serialiseInput(b));
+  });
+
+  it('reads the path with the policy\'s path options: ";" only where the manifest allows it', () => {
+    const req = httpCheck(GATEWAY, 'GET', '/v1/models/a;v=2');
+    expect(code(() => toPolicyInput(req, OPTS))).toBe('invalid_path');
+    expect(toPolicyInput(req, OPTS, { allowSemicolons: true }).path).toBe('/v1/models/a;v=2');
   });
 
   it('includes listed headers', () => {

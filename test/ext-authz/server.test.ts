@@ -82,14 +82,31 @@ describe('ext-authz gRPC server (real server on port 0)', () => {
     ['a caller from another trust domain', 'spiffe://evil.example/ns/gateway/sa/api-gateway', PREDICT, 'foreign_trust_domain', 403],
     ['a quarantined caller', 'spiffe://cluster.local/ns/ml/sa/compromised', PREDICT, 'quarantined', 403],
     ['a deny rule', GATEWAY, '/admin/users', 'denied_by_rule', 403],
-    ['a traversal path onto a denied route', GATEWAY, '/v1/models/../../admin/users', 'denied_by_rule', 403],
-    ['a path climbing above the root', GATEWAY, '/v1/../../etc/passwd', 'invalid_path', 403],
+    ['a deny rule, with a trailing slash', GATEWAY, '/admin/', 'denied_by_rule', 403],
+    ['a dot segment Envoy did not resolve', GATEWAY, '/v1/models/../../admin/users', 'invalid_path', 403],
+    ['a path parameter (servlet containers strip it)', GATEWAY, '/v1/models/bert;x=1:predict', 'invalid_path', 403],
     ['an encoded slash', GATEWAY, '/v1/models/a%2Fb:predict', 'invalid_path', 403],
   ])('denies %s', async (_name, principal, path, code, http) => {
     const res = await client.check(httpCheck(principal, 'POST', path));
     expect(res.status.code).not.toBe(0);
     expect(headerMap(res.denied_response!.headers)['x-infergate-reason']).toBe(code);
     expect(res.denied_response!.status.code).toBe(http);
+  });
+
+  it('says in the decision log exactly why a path was refused', async () => {
+    await client.check(httpCheck(GATEWAY, 'POST', '/v1/models/llama/..;/llama/weights/shard-0'));
+    await expect
+      .poll(() => readFileSync(join(dir, 'decisions.log'), 'utf8').includes('..;/llama'), { timeout: 2000 })
+      .toBe(true);
+    const lines = readFileSync(join(dir, 'decisions.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.find((l) => String(l.raw_path).includes('..;/llama'))).toMatchObject({
+      caller: GATEWAY,
+      reason: 'invalid_path',
+      result: 'deny',
+      path: null,
+      raw_path: '/v1/models/llama/..;/llama/weights/shard-0',
+      detail: 'semicolon (;) in segment 4: servlet containers strip ";" path parameters; see requestPaths.allowSemicolons',
+    });
   });
 
   it('denies a CheckRequest without attributes as invalid_request', async () => {
@@ -172,6 +189,17 @@ describe('ext-authz gRPC server (real server on port 0)', () => {
     const still = await client.check(httpCheck(GATEWAY, 'POST', PREDICT));
     expect(headerMap(still.denied_response?.headers)['x-infergate-reason']).toBe('quarantined');
     expect(existsSync(manifest)).toBe(true);
+  });
+
+  it('reads ";" as an ordinary character once the manifest says so, and as a path parameter again when it no longer does', async () => {
+    const semicolonPath = '/v1/models/bert;v=2:predict';
+    const withSemicolons = readFileSync(EXAMPLE_MANIFEST, 'utf8').replace('rules:', 'requestPaths:\n  allowSemicolons: true\nrules:');
+    writeFileSync(manifest, withSemicolons);
+    await expect.poll(async () => (await client.check(httpCheck(GATEWAY, 'POST', semicolonPath))).status?.code ?? 0, { timeout: 3000 }).toBe(0);
+    writeFileSync(manifest, readFileSync(EXAMPLE_MANIFEST, 'utf8'));
+    await expect
+      .poll(async () => headerMap((await client.check(httpCheck(GATEWAY, 'POST', semicolonPath))).denied_response?.headers)['x-infergate-reason'], { timeout: 3000 })
+      .toBe('invalid_path');
   });
 });
 

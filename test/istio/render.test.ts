@@ -4,7 +4,7 @@ import { alertRules } from '../../istio/render/alerts.js';
 import { authorizationPolicy } from '../../istio/render/authorization-policies.js';
 import { envoyFilter } from '../../istio/render/envoy-filters.js';
 import { filterChain } from '../../istio/render/filter-chain.js';
-import { extensionProvider } from '../../istio/render/mesh-config.js';
+import { extensionProvider, meshConfig } from '../../istio/render/mesh-config.js';
 import { peerAuthentications } from '../../istio/render/peer-authentications.js';
 import { renderFiles, streamText } from '../../istio/render/render.js';
 import { serverArgs, serverDeployment } from '../../istio/render/server-deployment.js';
@@ -21,6 +21,10 @@ describe('mesh config', () => {
       envoyExtAuthzGrpc: { service: 'infergate-authz.infergate-system.svc.cluster.local', port: 9191, timeout: '0.5s', failOpen: false },
     });
     expect(extensionProvider(variantInput((x) => { x.provider.statusOnError = '503'; }).deployment).envoyExtAuthzGrpc).toMatchObject({ statusOnError: '503' });
+  });
+
+  it('has sidecars resolve dot segments and merge slashes before the check, since the server refuses paths that still carry them', () => {
+    expect((meshConfig(d()) as any).spec.meshConfig.pathNormalization).toEqual({ normalization: 'MERGE_SLASHES' });
   });
 });
 
