@@ -19,6 +19,11 @@ function isHostChar(c: number): boolean {
  */
 export function normaliseHost(raw: string): string {
   if (raw.length === 0) return '';
+  // Unicode case mapping turns some non-ASCII letters into ASCII ones (U+212A
+  // KELVIN SIGN lower-cases to "k"), so refuse non-ASCII before lower-casing.
+  for (let i = 0; i < raw.length; i++) {
+    if (raw.charCodeAt(i) > 0x7e) throw invalid('host contains a character outside [a-z0-9._-]');
+  }
   let host = raw.toLowerCase();
   if (host.charCodeAt(0) === 0x5b) {
     const close = host.indexOf(']');

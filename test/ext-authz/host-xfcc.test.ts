@@ -20,6 +20,9 @@ describe('host normalisation', () => {
     ['models ml', 'host contains a character outside [a-z0-9._-]'],
     ['models.ml%00', 'host contains a character outside [a-z0-9._-]'],
     ['evil.com@models.ml', 'host contains a character outside [a-z0-9._-]'],
+    // U+212A KELVIN SIGN lower-cases to an ASCII "k": it must not become kserve.models.internal.
+    ['\u212Aserve.models.internal', 'host contains a character outside [a-z0-9._-]'],
+    ['models.\u0130nternal', 'host contains a character outside [a-z0-9._-]'],
     ['[::1', 'unterminated IPv6 literal'],
     ['[zz]', 'bad IPv6 literal'],
     [`${'a'.repeat(256)}`, 'host longer than 255 bytes'],
