@@ -83,11 +83,18 @@ function decodeOnce(raw: string, opts: PathOptions): string {
   }
   const out = bytes.subarray(0, n);
   if (!highBytes) return String.fromCharCode(...out);
+  let text: string;
   try {
-    return utf8.decode(out);
+    text = utf8.decode(out);
   } catch {
     throw invalid('percent-encoding is not valid UTF-8');
   }
+  // C1 controls (U+0080–U+009F, e.g. NEL) are line breaks to some log readers.
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80 && c <= 0x9f) throw invalid('encoded control character');
+  }
+  return text;
 }
 
 /**

@@ -59,6 +59,8 @@ describe('path normalisation', () => {
     ['/v1/models/x%00.json', 'encoded NUL (%00)'],
     ['/v1/models/x%0d%0aX-Injected:1', 'encoded control character'],
     ['/v1/models/x%7F', 'encoded control character'],
+    // U+0085 NEL, a C1 control: a line break to some log readers.
+    ['/v1/models/x%C2%85y', 'encoded control character'],
     ['/v1/models/x%', 'truncated percent-encoding'],
     ['/v1/models/x%2', 'truncated percent-encoding'],
     ['/v1/models/x%zz', 'invalid percent-encoding'],

@@ -139,7 +139,8 @@ function hostMatches(pattern: string, host: string): boolean {
  * Cut at the first `?` or `#`; refuse raw backslash, space, control and
  * non-ASCII characters and (unless allowed) `;`; decode each %XX once,
  * refusing truncated or non-hex escapes and escapes to / \ % ? # NUL or a
- * control byte, and (unless allowed) `;`; the bytes must be valid UTF-8; no
+ * control byte, and (unless allowed) `;`; the bytes must be valid UTF-8 and
+ * hold no C1 control; no
  * segment may be `.` or `..` nor empty, except a single trailing slash.
  */
 export function refPath(target: string, allowSemicolons: boolean): string | null {
@@ -177,6 +178,8 @@ export function refPath(target: string, allowSemicolons: boolean): string | null
   } catch {
     return null;
   }
+  // C1 controls (U+0080..U+009F) count as control characters too.
+  for (const ch of decoded) if (ch >= '\u0080' && ch <= '\u009f') return null;
   // Decoding cannot make a "/", so the segments are the raw ones, decoded.
   const segments = decoded.split('/').slice(1);
   for (let k = 0; k < segments.length; k++) {
