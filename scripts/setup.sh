@@ -89,6 +89,7 @@ debian_tool promtool prometheus "the alert-rule tests"
 ok "$(promtool --version 2>&1 | head -1)"
 debian_tool wrk wrk "the filters benchmark and its smoke test"
 ok "$(wrk --version 2>&1 | head -1 | cut -c1-60)"
+"$ROOT/scripts/setup-backends.sh"
 
 # --- build -----------------------------------------------------------------
 step "build"

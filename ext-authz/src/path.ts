@@ -135,10 +135,13 @@ export function normalisePath(target: string, opts: PathOptions = STRICT_PATHS):
   let prev = 0;
   for (let i = 0; i < target.length; i++) {
     const c = target.charCodeAt(i);
-    if (c === 0x3f || c === 0x23) {
+    if (c === 0x3f) {
       end = i;
       break;
     }
+    // A request-target never carries a fragment (RFC 9112), and servers split
+    // one differently: uvicorn's h11 and Go keep "#..." in the path.
+    if (c === 0x23) throw invalid('raw hash (#): a request-target carries no fragment');
     if (c === 0x5c) throw invalid('raw backslash');
     if (c < 0x20 || c === 0x7f) throw invalid('raw control character');
     if (c === 0x20) throw invalid('raw space');

@@ -20,7 +20,6 @@ describe('path normalisation', () => {
   it.each([
     ['/v1/models/bert:predict', '/v1/models/bert:predict'],
     ['/v1/models/bert:predict?verbose=1', '/v1/models/bert:predict'],
-    ['/v1/models/bert:predict#frag', '/v1/models/bert:predict'],
     ['/v1/models/bert:predict?q=%2F;x=..//', '/v1/models/bert:predict'],
     ['/', '/'],
     ['/v1/models/', '/v1/models/'],
@@ -49,6 +48,8 @@ describe('path normalisation', () => {
     ['admin', 'path does not start with "/"'],
     ['http://evil/admin', 'path does not start with "/"'],
     ['*', 'path does not start with "/"'],
+    ['/v1/models/bert:predict#frag', 'raw hash (#): a request-target carries no fragment'],
+    ['/v1/models/llama/config#/../weights/shard-0', 'raw hash (#): a request-target carries no fragment'],
     ['/v1/models/a%2Fb:predict', 'encoded slash (%2F)'],
     ['/v1/models/a%2fb', 'encoded slash (%2F)'],
     ['/v1/models/..%2F..%2Fadmin', 'encoded slash (%2F)'],

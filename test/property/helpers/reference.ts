@@ -136,7 +136,7 @@ function hostMatches(pattern: string, host: string): boolean {
 
 /**
  * path-semantics.md: the path rules are matched on, or null for invalid_path.
- * Cut at the first `?` or `#`; refuse raw backslash, space, control and
+ * Cut at the first `?` (a `#` before it is refused); refuse raw backslash, space, control and
  * non-ASCII characters and (unless allowed) `;`; decode each %XX once,
  * refusing truncated or non-hex escapes and escapes to / \ % ? # NUL or a
  * control byte, and (unless allowed) `;`; the bytes must be valid UTF-8 and
@@ -147,10 +147,12 @@ export function refPath(target: string, allowSemicolons: boolean): string | null
   if (target === '') return null;
   let cut = target.length;
   for (let i = 0; i < target.length; i++) {
-    if (target[i] === '?' || target[i] === '#') {
+    if (target[i] === '?') {
       cut = i;
       break;
     }
+    // A raw "#" before the query: servers split a fragment differently, so refused.
+    if (target[i] === '#') return null;
   }
   const raw = target.slice(0, cut);
   if (!raw.startsWith('/') || raw.length > 8192) return null;

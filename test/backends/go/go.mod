@@ -1,0 +1,3 @@
+module infergate.test/backends/go-echo
+
+go 1.24
