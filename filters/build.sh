@@ -3,7 +3,9 @@
 # build/filters/<name>.wasm. Optimised (-O3, no asserts), default incremental
 # runtime (the filters allocate per request, so stub would leak), and abort
 # routed to our own logger so the module imports nothing Envoy lacks.
-# Skips a filter whose .wasm is newer than every source it could include.
+# Skips a filter whose .wasm is newer than every source it could include:
+# any file under filters/, since a module may import another's (guard is
+# built from rate-limit and payload-limit).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$ROOT/.tools/bin:$PATH"
@@ -24,7 +26,7 @@ for dir in filters/*/; do
   [[ "$name" == shared ]] && continue
   [[ -f "$dir/index.ts" ]] || continue
   out="build/filters/$name.wasm"
-  if [[ -e "$out" && -z "$(find "$dir" filters/shared filters/build.sh node_modules/assemblyscript/package.json -newer "$out" -type f 2>/dev/null | head -1)" ]]; then
+  if [[ -e "$out" && -z "$(find filters node_modules/assemblyscript/package.json -newer "$out" -type f 2>/dev/null | head -1)" ]]; then
     echo "    filter $name: up to date"
     continue
   fi

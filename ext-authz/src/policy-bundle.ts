@@ -52,13 +52,19 @@ async function untar(buf: Buffer): Promise<Map<string, Buffer>> {
  * or a bare policy.wasm. Every failure names the file and what is wrong.
  */
 export async function readBundle(path: string): Promise<PolicyBundle> {
-  const file = basename(path);
-  let bytes: Buffer;
+  return parseBundle(await readBundleBytes(path), basename(path));
+}
+
+export async function readBundleBytes(path: string): Promise<Buffer> {
   try {
-    bytes = await readFile(path);
+    return await readFile(path);
   } catch (err) {
-    throw new BundleError(file, `cannot read bundle: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new BundleError(basename(path), `cannot read bundle: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
+}
+
+/** The bundle in `bytes`, read from `file` (named in errors). */
+export async function parseBundle(bytes: Buffer, file: string): Promise<PolicyBundle> {
   if (isWasm(bytes)) return { wasm: bytes, data: {}, bytes };
   let files: Map<string, Buffer>;
   try {

@@ -5,10 +5,11 @@ import { dirname, basename } from 'node:path';
 import type { Logger } from 'pino';
 import type { ActivePolicy } from './authorizer.js';
 import { errorMessage } from './errors.js';
-import { loadManifestFile } from './manifest.js';
+import { readConfigFile } from './config-error.js';
+import { parseManifestText } from './manifest.js';
 import { STRICT_PATHS, type PathOptions } from './path.js';
 import type { Metrics } from './metrics.js';
-import { readBundle } from './policy-bundle.js';
+import { parseBundle, readBundleBytes } from './policy-bundle.js';
 import { PolicyEngine } from './policy-engine.js';
 
 export interface PolicyStoreOptions {
@@ -38,6 +39,8 @@ class LoadError extends Error {
 export class PolicyStore {
   private active: ActivePolicy | null = null;
   private contentHash: string | null = null;
+  /** The content of the last change that was rejected, so it is not judged again. */
+  private rejectedHash: string | null = null;
   private watchers: FSWatcher[] = [];
   private poll: NodeJS.Timeout | null = null;
   private debounce: NodeJS.Timeout | null = null;
@@ -51,34 +54,63 @@ export class PolicyStore {
 
   private async build(): Promise<{ policy: ActivePolicy; hash: string } | null> {
     const { bundlePath, manifestPath } = this.opts;
-    let bundle;
+    let bytes: Buffer;
+    let manifest: { file: string; text: string } | null = null;
     try {
-      bundle = await readBundle(bundlePath);
+      bytes = await readBundleBytes(bundlePath);
     } catch (err) {
       throw new LoadError('bundle', errorMessage(err));
     }
-    let manifestText = '';
-    let data: Record<string, unknown> = bundle.data;
-    let paths: PathOptions = STRICT_PATHS;
     if (manifestPath !== null) {
       try {
-        const m = loadManifestFile(manifestPath);
-        manifestText = m.text;
-        data = { ...bundle.data, access_manifest: m.data };
-        paths = Object.freeze({ allowSemicolons: m.data.request_paths.allow_semicolons });
+        manifest = readConfigFile(manifestPath);
       } catch (err) {
         throw new LoadError('manifest', errorMessage(err));
       }
     }
-    const hash = createHash('sha256').update(bundle.bytes).update('\0').update(manifestText).digest('hex');
-    if (hash === this.contentHash) return null;
+    const hash = createHash('sha256').update(bytes).update('\0').update(manifest?.text ?? '').digest('hex');
+    // Unchanged, or the very content already rejected: the directory watch and
+    // the poll both see one edit, and it must be judged (and counted) once.
+    if (hash === this.contentHash) {
+      // Back to what is in force (a bad edit reverted): nothing to load, and nothing failing.
+      this.opts.metrics.lastReloadOk.set(1);
+      return null;
+    }
+    if (hash === this.rejectedHash) return null;
+    try {
+      return { policy: await this.compile(bytes, manifest, hash), hash };
+    } catch (err) {
+      this.rejectedHash = hash;
+      throw err;
+    }
+  }
+
+  private async compile(bytes: Buffer, manifest: { file: string; text: string } | null, hash: string): Promise<ActivePolicy> {
+    const file = basename(this.opts.bundlePath);
+    let bundle;
+    try {
+      bundle = await parseBundle(bytes, file);
+    } catch (err) {
+      throw new LoadError('bundle', errorMessage(err));
+    }
+    let data: Record<string, unknown> = bundle.data;
+    let paths: PathOptions = STRICT_PATHS;
+    if (manifest !== null) {
+      try {
+        const m = parseManifestText(manifest.text, manifest.file);
+        data = { ...bundle.data, access_manifest: m };
+        paths = Object.freeze({ allowSemicolons: m.request_paths.allow_semicolons });
+      } catch (err) {
+        throw new LoadError('manifest', errorMessage(err));
+      }
+    }
     let engine: PolicyEngine;
     try {
       engine = await PolicyEngine.create(bundle, data);
     } catch (err) {
-      throw new LoadError('bundle', `${basename(bundlePath)}: ${errorMessage(err)}`);
+      throw new LoadError('bundle', `${file}: ${errorMessage(err)}`);
     }
-    return { policy: { engine, revision: hash.slice(0, 12), paths }, hash };
+    return { engine, revision: hash.slice(0, 12), paths };
   }
 
   /** Initial load: throws if the policy cannot be loaded, so the server never starts without one. */

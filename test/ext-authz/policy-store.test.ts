@@ -55,6 +55,24 @@ describe('policy store (load, reload, keep last good)', () => {
     expect(text).toContain('infergate_policy_last_reload_success 0');
   });
 
+  it('judges and counts one bad edit once, however often the watch and the poll report it', async () => {
+    writeFileSync(manifest, 'trustDomains: [cluster.local]\nrules: []\nbogus: 1\n');
+    for (let i = 0; i < 3; i++) expect(await store.reload()).toBe(false);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('infergate_policy_reload_errors_total{source="manifest"} 1');
+    expect(text).toContain('infergate_policy_last_reload_success 0');
+  });
+
+  it('reports success again when a bad edit is reverted to the policy in force', async () => {
+    const rev = store.current()!.revision;
+    writeFileSync(manifest, 'trustDomains: []\nrules: []\n');
+    await store.reload();
+    copyFileSync(EXAMPLE_MANIFEST, manifest);
+    expect(await store.reload()).toBe(false);
+    expect(store.current()!.revision).toBe(rev);
+    expect(await metrics.registry.metrics()).toContain('infergate_policy_last_reload_success 1');
+  });
+
   it('recovers when a good manifest follows a bad one', async () => {
     writeFileSync(manifest, 'trustDomains: []\nrules: []\n');
     expect(await store.reload()).toBe(false);
