@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: setup build test test-unit test-e2e demo bench clean help
+.PHONY: setup build test test-unit test-e2e demo bench soak clean help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -22,6 +22,9 @@ demo: setup ## run the local scene: ext-authz + Envoy + filters + sample model s
 
 bench: setup ## benchmarks (prints tables; see docs/benchmarks.md)
 	@bash bench/run.sh
+
+soak: setup ## soak benchmark: server, then Envoy + guard, 10 min each (SOAK_ARGS="--minutes 2" for a short look)
+	@bash bench/soak.sh $(SOAK_ARGS)
 
 clean: ## remove build output (keeps .tools/)
 	rm -rf dist build
