@@ -5,7 +5,7 @@ import { MANIFEST } from './helpers/manifest.js';
 import { cacheHit, outcomeOf, startServer, toCheckRequest, type RunningServer } from './helpers/server.js';
 
 // Small enough that a pool of requests larger than it forces evictions.
-const CACHE_SIZE = 64;
+const CACHE_SIZE = 32;
 const WINDOW = 20;
 const POLICY_CODES = new Set(['allowed', 'foreign_trust_domain', 'quarantined', 'denied_by_rule', 'no_matching_rule']);
 
@@ -59,7 +59,7 @@ describe('the decision cache is transparent (property)', () => {
     );
     // The property is only worth something if the cache was actually used and overflowed.
     expect(checks).toBeGreaterThanOrEqual(1400);
-    expect(hits).toBeGreaterThan(checks / 4);
+    expect(hits).toBeGreaterThan(checks / 6);
     console.log(`cache transparency: ${checks} checks per server, ${hits} cache hits, ${evictingRuns} runs with more cacheable requests than cache entries`);
     expect(evictingRuns).toBeGreaterThan(0);
   }, 60_000);
