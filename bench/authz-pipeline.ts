@@ -30,6 +30,7 @@ import { loadManifestFile } from '../ext-authz/src/manifest.js';
 import { readBundle } from '../ext-authz/src/policy-bundle.js';
 import { PolicyEngine } from '../ext-authz/src/policy-engine.js';
 import { STRICT_PATHS } from '../ext-authz/src/path.js';
+import { requestContext } from '../ext-authz/src/request-context.js';
 import { toPolicyInput } from '../ext-authz/src/policy-input.js';
 import { authorizationService } from '../ext-authz/src/protos.js';
 import { REPO_ROOT as ROOT } from '../ext-authz/src/repo-root.js';
@@ -40,7 +41,10 @@ function request(path: string) {
   return {
     attributes: {
       source: { principal: 'spiffe://cluster.local/ns/gateway/sa/api-gateway' },
-      request: { http: { method: 'POST', path, host: 'model-serving.ml.svc.cluster.local', headers: { ':path': path, 'content-type': 'application/json' } } },
+      request: { http: { method: 'POST', path, host: 'model-serving.ml.svc.cluster.local', headers: {
+        ':path': path, 'content-type': 'application/json', 'x-request-id': '6c9d2a1e-4b1f-4f8e-9a53-2f0c1d7e8b90',
+        traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      } } },
     },
   };
 }
@@ -78,6 +82,7 @@ async function main(): Promise<void> {
   const allowResponse = toCheckResponse(hitVerdict, false);
   const denyResponse = toCheckResponse(misses.check(request('/admin/x')), false);
   const wire = svc.requestSerialize(same);
+  const ctx = requestContext(same.attributes.request.http);
   const devNull = new Writable({ write: (_c, _e, cb) => cb() });
   const declog = pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime }, devNull);
 
@@ -91,7 +96,8 @@ async function main(): Promise<void> {
     ['verdict → CheckResponse object', measure(20_000, () => toCheckResponse(hitVerdict, false))],
     ['encode the allow CheckResponse', measure(20_000, () => encode(allowResponse))],
     ['encode a deny CheckResponse', measure(20_000, () => encode(denyResponse))],
-    ['decision log line (pino, to a null stream)', measure(20_000, () => logDecision(declog, hitVerdict, false, 12))],
+    ['request id + trace context for the log', measure(20_000, () => requestContext(same.attributes.request.http))],
+    ['decision log line (pino, to a null stream)', measure(20_000, () => logDecision(declog, hitVerdict, false, 12, ctx))],
   ];
   const topdown = opaTopdown(loadManifestFile(`${ROOT}test/fixtures/manifests/example.yaml`).data, toPolicyInput(distinct[17]!, opts));
   if (topdown) rows.push(['OPA topdown (Go; OPA-Envoy\'s engine), same policy + input', topdown]);

@@ -93,6 +93,7 @@ export async function startStack(ports: Ports, say: (line: string) => void): Pro
       extAuthz: { host: '127.0.0.1', port: authz.port },
       httpFilters: localWasmFilters(chain, moduleDir),
       upstream: { host: '127.0.0.1', port: model.port },
+      accessLogPath: join(logDir, 'access.log'),
     });
     writeFileSync(join(state, 'envoy.yaml'), bootstrap);
     const envoy = await startEnvoy(bootstrap, { concurrency: 2 });

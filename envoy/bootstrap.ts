@@ -29,6 +29,8 @@ export interface BootstrapOptions {
   readonly upstream: { readonly host: string; readonly port: number; readonly http2?: boolean };
   /** Route timeout; long enough for slow model servers. */
   readonly routeTimeoutSeconds?: number;
+  /** Where Envoy writes its JSON access log: a file, or `stdout` (in a container); none if absent. */
+  readonly accessLogPath?: string;
 }
 
 const TYPE = {
@@ -39,7 +41,40 @@ const TYPE = {
   wasm: 'type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm',
   stringValue: 'type.googleapis.com/google.protobuf.StringValue',
   httpOptions: 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+  fileAccessLog: 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
+  stdoutAccessLog: 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog',
 } as const;
+
+const AUTHZ_METADATA = 'envoy.filters.http.ext_authz';
+
+/**
+ * One JSON line per request, carrying infergate's decision from the
+ * ext_authz filter's dynamic metadata beside Envoy's request id and the
+ * trace context, so one grep joins it to the decision log and to a trace.
+ * Istio's rendered access-log provider uses the same fields.
+ */
+export const ACCESS_LOG_FIELDS: Readonly<Record<string, string>> = {
+  start_time: '%START_TIME%',
+  method: '%REQ(:METHOD)%',
+  path: '%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%',
+  authority: '%REQ(:AUTHORITY)%',
+  response_code: '%RESPONSE_CODE%',
+  response_flags: '%RESPONSE_FLAGS%',
+  duration_ms: '%DURATION%',
+  downstream_peer_uri_san: '%DOWNSTREAM_PEER_URI_SAN%',
+  request_id: '%REQ(X-REQUEST-ID)%',
+  traceparent: '%REQ(TRACEPARENT)%',
+  infergate_decision_id: `%DYNAMIC_METADATA(${AUTHZ_METADATA}:decision_id)%`,
+  infergate_reason: `%DYNAMIC_METADATA(${AUTHZ_METADATA}:reason)%`,
+  infergate_rule: `%DYNAMIC_METADATA(${AUTHZ_METADATA}:rule)%`,
+  infergate_caller: `%DYNAMIC_METADATA(${AUTHZ_METADATA}:caller)%`,
+};
+
+function accessLog(path: string): object {
+  const log_format = { json_format: ACCESS_LOG_FIELDS };
+  if (path === 'stdout') return { name: 'envoy.access_loggers.stdout', typed_config: { '@type': TYPE.stdoutAccessLog, log_format } };
+  return { name: 'envoy.access_loggers.file', typed_config: { '@type': TYPE.fileAccessLog, path, log_format } };
+}
 
 function socketAddress(a: Address): object {
   return 'socket' in a ? { pipe: { path: a.socket } } : { socket_address: { address: a.host, port_value: a.port } };
@@ -142,6 +177,7 @@ export function renderBootstrap(o: BootstrapOptions): string {
                     normalize_path: true,
                     merge_slashes: true,
                     path_with_escaped_slashes_action: 'KEEP_UNCHANGED',
+                    ...(o.accessLogPath !== undefined ? { access_log: [accessLog(o.accessLogPath)] } : {}),
                     set_current_client_cert_details: { uri: true },
                     route_config: {
                       name: 'local',

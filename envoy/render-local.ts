@@ -23,6 +23,7 @@ export function renderLocalEnvoy(): string {
       extAuthz: { host: '127.0.0.1', port: FIXED_PORTS.authz },
       httpFilters: localWasmFilters(demoFilterChain(), 'build/filters'),
       upstream: { host: '127.0.0.1', port: FIXED_PORTS.model },
+      accessLogPath: 'stdout',
     })
   );
 }

@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino';
 import { resultOf, type Verdict } from './authorizer.js';
+import type { RequestContext } from './request-context.js';
 
 export type DecisionLogTarget = 'stdout' | 'stderr' | 'off' | string;
 
@@ -17,9 +18,13 @@ export function createDecisionLogger(target: DecisionLogTarget): Logger | null {
   return pino({ base: null, messageKey: 'msg', timestamp: pino.stdTimeFunctions.isoTime }, dest);
 }
 
-export function logDecision(log: Logger, v: Verdict, dryRun: boolean, latencyUs: number): void {
+/** `ctx` joins the line to Envoy's access log (request_id) and to a trace (trace_id, span_id of the caller's span). */
+export function logDecision(log: Logger, v: Verdict, dryRun: boolean, latencyUs: number, ctx: RequestContext): void {
   log.info({
     decision_id: v.decisionId,
+    request_id: ctx.requestId,
+    trace_id: ctx.trace?.traceId ?? null,
+    span_id: ctx.trace?.spanId ?? null,
     caller: v.caller,
     kind: v.input?.kind ?? null,
     host: v.input?.host ?? null,

@@ -12,6 +12,7 @@ import { AuthzError, REASONS, errorMessage } from './errors.js';
 import { startAdminServer, type AdminServer } from './admin-http.js';
 import { Metrics } from './metrics.js';
 import { PolicyStore } from './policy-store.js';
+import { requestContext } from './request-context.js';
 import { authorizationService } from './protos.js';
 
 export interface ServerOptions {
@@ -108,7 +109,10 @@ export class AuthzServer {
         if (verdict.cacheHit) metrics.cacheHits.inc();
         else metrics.cacheMisses.inc();
       }
-      if (decisionLog !== null) logDecision(decisionLog, verdict, dryRun, Math.round(elapsed / 1000));
+      if (decisionLog !== null) {
+        const ctx = requestContext(call.request.attributes?.request?.http, traceParentOf(call.metadata));
+        logDecision(decisionLog, verdict, dryRun, Math.round(elapsed / 1000), ctx);
+      }
       callback(null, response);
     };
 
@@ -172,6 +176,12 @@ export class AuthzServer {
     });
     await this.admin?.close();
   }
+}
+
+/** The Check call's own trace context, which Envoy sends when it traces its ext_authz calls. */
+function traceParentOf(md: grpc.Metadata): string | undefined {
+  const v = md.get('traceparent')[0];
+  return typeof v === 'string' ? v : undefined;
 }
 
 function hostOf(hostPort: string): string {

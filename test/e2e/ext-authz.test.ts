@@ -95,6 +95,21 @@ describe('ext-authz through the real Envoy (mTLS, ext_authz filter, failure_mode
     expect(Date.now() - t0).toBeLessThan(1000);
   });
 
+  it("joins one request's Envoy access-log line, its decision-log line and its trace id", async () => {
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const traceparent = `00-${traceId}-b7ad6b7169203331-01`;
+    const res = await call('compromised', PREDICT, { traceparent });
+    expect(res.status).toBe(403);
+    const lines = (file: string) => readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    await expect.poll(() => lines(stack.accessLog).some((l) => l.traceparent === traceparent), { timeout: 3000 }).toBe(true);
+    const access = lines(stack.accessLog).find((l) => l.traceparent === traceparent)!;
+    expect(access).toMatchObject({ response_code: 403, infergate_reason: 'quarantined', infergate_caller: IDS.compromised, downstream_peer_uri_san: IDS.compromised });
+    expect(String(access.request_id)).toMatch(/^[0-9a-f-]{36}$/);
+    await expect.poll(() => lines(stack.decisionLog).some((l) => l.request_id === access.request_id), { timeout: 3000 }).toBe(true);
+    const decision = lines(stack.decisionLog).find((l) => l.request_id === access.request_id)!;
+    expect(decision).toMatchObject({ decision_id: access.infergate_decision_id, trace_id: traceId, reason: 'quarantined', caller: IDS.compromised });
+  });
+
   it('logs each decision as a JSON line with the verified caller and reason', () => {
     const lines = readFileSync(stack.decisionLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.some((l) => l.caller === IDS.compromised && l.reason === 'quarantined' && l.result === 'deny')).toBe(true);

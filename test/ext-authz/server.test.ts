@@ -160,6 +160,14 @@ describe('ext-authz gRPC server (real server on port 0)', () => {
     expect((await fetch(`http://127.0.0.1:${server.metricsPort}/healthz`)).status).toBe(200);
   });
 
+  it("joins each decision log line to Envoy's request id and the request's trace", async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    await client.check(httpCheck(GATEWAY, 'POST', '/v1/models/traced:predict', 'model-serving.ml.svc.cluster.local', { 'x-request-id': 'req-traced-1', traceparent }));
+    await expect.poll(() => readFileSync(join(dir, 'decisions.log'), 'utf8'), { timeout: 2000 }).toContain('req-traced-1');
+    const line = readFileSync(join(dir, 'decisions.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.request_id === 'req-traced-1');
+    expect(line).toMatchObject({ path: '/v1/models/traced:predict', trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7', result: 'allow' });
+  });
+
   it('writes a JSON decision log line per check', async () => {
     await new Promise((r) => setTimeout(r, 200));
     const lines = readFileSync(join(dir, 'decisions.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);

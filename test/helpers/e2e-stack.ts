@@ -13,6 +13,8 @@ export interface E2eStack {
   /** The manifest file the server watches; tests may rewrite it. */
   readonly manifest: string;
   readonly decisionLog: string;
+  /** Envoy's JSON access log (envoy/bootstrap.ts ACCESS_LOG_FIELDS). */
+  readonly accessLog: string;
   readonly pki: Pki;
   readonly upstream: Upstream;
   readonly authz: AuthzProcess;
@@ -43,6 +45,7 @@ export async function startE2eStack(o: E2eOptions): Promise<E2eStack> {
   const dir = mkdtempSync(join(tmpdir(), `infergate-e2e-${o.name}-`));
   const manifest = join(dir, 'manifest.yaml');
   const decisionLog = join(dir, 'decisions.log');
+  const accessLog = join(dir, 'access.log');
   writeFileSync(manifest, o.manifest);
   const pki = makePki(join(dir, 'pki'), o.clients);
   const h2 = o.upstream === 'h2c';
@@ -55,10 +58,11 @@ export async function startE2eStack(o: E2eOptions): Promise<E2eStack> {
       extAuthz: { host: '127.0.0.1', port: authz.port },
       httpFilters,
       upstream: { host: '127.0.0.1', port: upstream.port, http2: h2 },
+      accessLogPath: accessLog,
     });
   const envoy = await startEnvoy(bootstrap(o.httpFilters ?? []), { concurrency: 2 });
   return {
-    dir, manifest, decisionLog, pki, upstream, authz, envoy, bootstrap,
+    dir, manifest, decisionLog, accessLog, pki, upstream, authz, envoy, bootstrap,
     port: envoy.listenerPort('ingress'),
     async stop() {
       await envoy.stop();
