@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Soak benchmark (bench/soak.ts): infergate-authz alone, then Envoy + ext_authz
-# + guard, each under a steady open-loop load for --minutes (default 10),
-# sampling memory and latency; prints per-minute tables and the "memory flat"
-# and "latency steady" verdicts. About 21 minutes with the defaults.
+# Soak benchmark (bench/soak.ts, its modules in bench/soak/): infergate-authz
+# alone, then Envoy + ext_authz + guard, each under a steady open-loop load for
+# --minutes (default 10), sampling memory and latency; prints per-minute tables
+# and the "memory flat" and "latency steady" verdicts. About 21 minutes with
+# the defaults.
 # Needs the pinned Node and Envoy (make setup) and openssl; builds first.
 #
 #   bench/soak.sh                                   # 10 min per phase
