@@ -39,7 +39,8 @@
 // not the default. See docs/benchmarks.md.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -52,8 +53,11 @@ const BASELINE = join(ROOT, 'dist/bench/allow-all-server.js');
 const MANIFEST = join(ROOT, 'test/fixtures/manifests/example.yaml');
 const CALL = 'envoy.service.auth.v3.Authorization/Check';
 
+/** A sampled W3C trace context, so the traced scenario exports a span for every check. */
+const SAMPLED_TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
 /** An allowed request under the example manifest (rule gateway-predicts). */
-function checkRequest(path: string): object {
+function checkRequest(path: string, traced = false): object {
   return {
     attributes: {
       source: { principal: 'spiffe://cluster.local/ns/gateway/sa/api-gateway' },
@@ -62,7 +66,7 @@ function checkRequest(path: string): object {
           method: 'POST',
           path,
           host: 'model-serving.ml.svc.cluster.local',
-          headers: { ':path': path },
+          headers: { ':path': path, ...(traced ? { traceparent: SAMPLED_TRACEPARENT } : {}) },
         },
       },
     },
@@ -79,7 +83,12 @@ interface Scenario {
   /** Distinct path per call: `{{.RequestNumber}}` is expanded by ghz; RUN makes it unique per phase. */
   distinct?: boolean;
   decisionLogFile?: boolean;
+  /** Requests carry a sampled traceparent. */
+  traced?: boolean;
 }
+
+/** Where the traced scenario exports its spans: a local OTLP/HTTP sink that counts and discards them. */
+let otlpSink = '';
 
 const SCENARIOS: Scenario[] = [
   { name: 'baseline', what: 'bare grpc-js server, always allows', baseline: true },
@@ -91,6 +100,12 @@ const SCENARIOS: Scenario[] = [
     what: 'as "hit", with the decision log written to a file',
     decisionLogFile: true,
     flags: (tmp) => ['--decision-log', join(tmp, 'decisions.log')],
+  },
+  {
+    name: 'hit-traced',
+    what: 'as "hit", every check traced: a sampled traceparent on each, a span per check exported over OTLP/HTTP to a local sink',
+    traced: true,
+    flags: () => ['--otlp-endpoint', otlpSink],
   },
 ];
 
@@ -415,7 +430,7 @@ function dataFile(s: Scenario, tmp: string, tag: string): string {
   const file = join(tmp, `${s.name}-${tag}.json`);
   // A phase-unique prefix so no phase can hit entries cached by an earlier one.
   const path = s.distinct ? `/v1/models/${tag}-{{.RequestNumber}}:predict` : FIXED_PATH;
-  writeFileSync(file, JSON.stringify(checkRequest(path)));
+  writeFileSync(file, JSON.stringify(checkRequest(path, s.traced ?? false)));
   return file;
 }
 
@@ -580,6 +595,23 @@ function report(o: Opts, results: Result[], markdown: boolean): string {
   return out.join('\n');
 }
 
+/** Accepts OTLP/HTTP exports and counts the spans in them, so the traced scenario pays the full export. */
+async function startOtlpSink(): Promise<{ url: string; spans: () => number; close: () => void }> {
+  let spans = 0;
+  const server = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString();
+      spans += (text.match(/"spanId"/g) ?? []).length;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/v1/traces`, spans: () => spans, close: () => server.close() };
+}
+
 async function main(): Promise<void> {
   const o = parseOpts();
   const scenarios = o.only ? SCENARIOS.filter((s) => o.only!.includes(s.name)) : SCENARIOS;
@@ -592,6 +624,8 @@ async function main(): Promise<void> {
   console.log(`plan: every server started and warmed up (${o.warmup} s) first, then ${o.rounds} round(s) visiting each in turn: ` +
     `saturation ${o.duration} s, fixed rate ${o.rate}/s for ${o.rateDuration} s; load average at start ${load()}`);
   const tmp = mkdtempSync(join(tmpdir(), 'infergate-bench-'));
+  const sink = await startOtlpSink();
+  otlpSink = sink.url;
   const running: Running[] = [];
   const results: Result[] = [];
   const runId = Date.now() % 1_000_000;
@@ -617,8 +651,10 @@ async function main(): Promise<void> {
     }
   } finally {
     await Promise.all(running.map((r) => stopServer(r.server)));
+    sink.close();
     rmSync(tmp, { recursive: true, force: true });
   }
+  if (scenarios.some((s) => s.traced)) console.log(`spans received by the OTLP sink: ${sink.spans()}`);
   console.log(`load average at end ${load()}`);
   console.log('');
   console.log(report(o, results, false));

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from './repo-root.js';
 import { DEFAULTS, type ServerOptions } from './server.js';
+import type { TracingOptions } from './tracing.js';
 
 export const USAGE = `Usage: infergate-authz [options]
 
@@ -23,6 +24,10 @@ Options:
   --decision-log DEST    stdout, stderr, off, or a file path (default ${DEFAULTS.decisionLog})
   --log-level LEVEL      fatal, error, warn, info, debug, trace (default ${DEFAULTS.logLevel})
   --no-watch             do not reload when the manifest or bundle changes
+  --otlp-endpoint URL    export a span per check over OTLP/HTTP (e.g. http://collector:4318/v1/traces);
+                         off by default
+  --trace-ratio R        share of checks without a sampled traceparent that start a trace
+                         (0 to 1, default 0: follow the mesh's sampling only)
   --check                load and validate manifest and bundle, print the revision, exit
   -h, --help             this text
 `;
@@ -43,6 +48,23 @@ function hostPort(flag: string, v: string): string {
 function count(flag: string, v: string, max: number): number {
   if (!/^[0-9]+$/.test(v) || Number(v) > max) throw new UsageError(`${flag}: expected a whole number from 0 to ${max}, got "${v}"`);
   return Number(v);
+}
+
+function tracingOptions(endpoint: string | undefined, ratio: string | undefined): TracingOptions | null {
+  if (endpoint === undefined) {
+    if (ratio !== undefined) throw new UsageError('--trace-ratio needs --otlp-endpoint URL');
+    return null;
+  }
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw new UsageError(`--otlp-endpoint: expected an http(s) URL, got "${endpoint}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--otlp-endpoint: expected an http(s) URL, got "${endpoint}"`);
+  const r = Number(ratio ?? '0');
+  if (ratio !== undefined && (!/^(0|1|0?\.[0-9]+|1\.0*)$/.test(ratio) || r > 1)) throw new UsageError(`--trace-ratio: expected a number from 0 to 1, got "${ratio}"`);
+  return { endpoint, ratio: r };
 }
 
 export type Parsed = { help: true } | { help: false; check: boolean; options: ServerOptions };
@@ -69,6 +91,8 @@ export function parseCliArgs(argv: string[]): Parsed {
         'decision-log': { type: 'string' },
         'log-level': { type: 'string' },
         'no-watch': { type: 'boolean' },
+        'otlp-endpoint': { type: 'string' },
+        'trace-ratio': { type: 'string' },
         check: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -84,6 +108,7 @@ export function parseCliArgs(argv: string[]): Parsed {
   const headers = values['input-header'] ?? [];
   for (const h of headers) if (!HEADER_NAME.test(h)) throw new UsageError(`--input-header: "${h}" is not a header name`);
   if (listen === null && values.socket === undefined) throw new UsageError('--listen off needs --socket PATH');
+  const tracing = tracingOptions(values['otlp-endpoint'], values['trace-ratio']);
   return {
     help: false,
     check: values.check ?? false,
@@ -101,6 +126,7 @@ export function parseCliArgs(argv: string[]): Parsed {
       decisionLog: values['decision-log'] ?? DEFAULTS.decisionLog,
       logLevel,
       watch: !(values['no-watch'] ?? false),
+      tracing,
     },
   };
 }

@@ -13,6 +13,7 @@ import { startAdminServer, type AdminServer } from './admin-http.js';
 import { Metrics } from './metrics.js';
 import { PolicyStore } from './policy-store.js';
 import { requestContext } from './request-context.js';
+import { CheckTracing, type TracingOptions } from './tracing.js';
 import { authorizationService } from './protos.js';
 
 export interface ServerOptions {
@@ -33,6 +34,8 @@ export interface ServerOptions {
   readonly logLevel: string;
   readonly watch: boolean;
   readonly pollMs?: number;
+  /** OpenTelemetry spans per check; null (the default) turns them off. */
+  readonly tracing?: TracingOptions | null;
 }
 
 export const DEFAULTS = {
@@ -49,6 +52,7 @@ const SERVICE_NAME = 'envoy.service.auth.v3.Authorization';
 export class AuthzServer {
   ready = false;
   private admin: AdminServer | null = null;
+  private tracing: CheckTracing | null = null;
   /** The bound port of /metrics, /healthz and /readyz, or null when off. */
   metricsPort: number | null = null;
 
@@ -89,10 +93,13 @@ export class AuthzServer {
     });
     const decisionLog = createDecisionLogger(opts.decisionLog);
     const dryRun = opts.dryRun;
+    const tracing = opts.tracing ? CheckTracing.start(opts.tracing) : null;
     const cacheOn = cache.enabled;
 
     const check = (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, callback: grpc.sendUnaryData<CheckResponse>): void => {
       const started = process.hrtime.bigint();
+      const ctx = decisionLog !== null || tracing !== null ? requestContext(call.request.attributes?.request?.http, traceParentOf(call.metadata)) : null;
+      const span = tracing !== null ? tracing.begin(ctx!, Date.now()) : null;
       let verdict: Verdict;
       try {
         verdict = authorizer.check(call.request);
@@ -109,10 +116,8 @@ export class AuthzServer {
         if (verdict.cacheHit) metrics.cacheHits.inc();
         else metrics.cacheMisses.inc();
       }
-      if (decisionLog !== null) {
-        const ctx = requestContext(call.request.attributes?.request?.http, traceParentOf(call.metadata));
-        logDecision(decisionLog, verdict, dryRun, Math.round(elapsed / 1000), ctx);
-      }
+      if (decisionLog !== null) logDecision(decisionLog, verdict, dryRun, Math.round(elapsed / 1000), ctx!);
+      if (span !== null) tracing!.end(span, verdict, ctx!.requestId);
       callback(null, response);
     };
 
@@ -130,6 +135,7 @@ export class AuthzServer {
     if (port === null && opts.socket === null) throw new Error('nothing to listen on: give --listen or --socket');
 
     const server = new AuthzServer(grpcServer, store, health, metrics, log, port);
+    server.tracing = tracing;
     if (opts.metricsListen !== null) {
       server.admin = await startAdminServer(opts.metricsListen, metrics, () => server.ready);
       server.metricsPort = server.admin.port;
@@ -144,6 +150,7 @@ export class AuthzServer {
         metrics: server.metricsPort !== null ? `${hostOf(opts.metricsListen!)}:${server.metricsPort}` : null,
         dryRun,
         cache: cacheOn ? opts.cacheSize : 0,
+        tracing: opts.tracing?.endpoint ?? null,
       },
       'infergate-authz serving',
     );
@@ -175,6 +182,7 @@ export class AuthzServer {
       });
     });
     await this.admin?.close();
+    await this.tracing?.shutdown();
   }
 }
 

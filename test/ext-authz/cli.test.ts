@@ -38,12 +38,24 @@ describe('infergate-authz flags', () => {
     [['--listen', 'off'], '--listen off needs --socket PATH'],
     [['--frobnicate'], "Unknown option '--frobnicate'"],
     [['positional'], "Unexpected argument 'positional'"],
+    [['--otlp-endpoint', 'collector:4318'], '--otlp-endpoint: expected an http(s) URL, got "collector:4318"'],
+    [['--otlp-endpoint', 'ftp://c/v1/traces'], '--otlp-endpoint: expected an http(s) URL, got "ftp://c/v1/traces"'],
+    [['--otlp-endpoint', 'http://c:4318/v1/traces', '--trace-ratio', '1.5'], '--trace-ratio: expected a number from 0 to 1, got "1.5"'],
+    [['--otlp-endpoint', 'http://c:4318/v1/traces', '--trace-ratio', 'half'], '--trace-ratio: expected a number from 0 to 1, got "half"'],
+    [['--trace-ratio', '0.5'], '--trace-ratio needs --otlp-endpoint URL'],
   ])('rejects %j with %j', (argv, message) => {
     expect(() => parseCliArgs(argv)).toThrow(message);
   });
 
+  it('turns tracing on only with an OTLP endpoint', () => {
+    const on = parseCliArgs(['--otlp-endpoint', 'http://c:4318/v1/traces', '--trace-ratio', '0.25']);
+    expect(on.help === false && on.options.tracing).toEqual({ endpoint: 'http://c:4318/v1/traces', ratio: 0.25 });
+    const off = parseCliArgs([]);
+    expect(off.help === false && off.options.tracing).toBeNull();
+  });
+
   it('documents every flag it accepts in --help', () => {
-    for (const flag of ['--manifest', '--bundle', '--listen', '--socket', '--metrics', '--dry-run', '--cache-size', '--cache-ttl', '--log-level', '--input-header', '--trust-xfcc', '--decision-log', '--no-watch', '--check']) {
+    for (const flag of ['--manifest', '--bundle', '--listen', '--socket', '--metrics', '--dry-run', '--cache-size', '--cache-ttl', '--log-level', '--input-header', '--trust-xfcc', '--decision-log', '--no-watch', '--otlp-endpoint', '--trace-ratio', '--check']) {
       expect(USAGE).toContain(flag);
     }
   });
