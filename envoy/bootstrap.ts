@@ -1,4 +1,5 @@
 import { stringify } from 'yaml';
+import { ACCESS_LOG_FIELDS } from '../ext-authz/src/access-log-fields.js';
 
 /**
  * Renders the local Envoy bootstrap used by the demo and the end-to-end
@@ -44,31 +45,6 @@ const TYPE = {
   fileAccessLog: 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
   stdoutAccessLog: 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog',
 } as const;
-
-const AUTHZ_METADATA = 'envoy.filters.http.ext_authz';
-
-/**
- * One JSON line per request, carrying infergate's decision from the
- * ext_authz filter's dynamic metadata beside Envoy's request id and the
- * trace context, so one grep joins it to the decision log and to a trace.
- * Istio's rendered access-log provider uses the same fields.
- */
-export const ACCESS_LOG_FIELDS: Readonly<Record<string, string>> = {
-  start_time: '%START_TIME%',
-  method: '%REQ(:METHOD)%',
-  path: '%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%',
-  authority: '%REQ(:AUTHORITY)%',
-  response_code: '%RESPONSE_CODE%',
-  response_flags: '%RESPONSE_FLAGS%',
-  duration_ms: '%DURATION%',
-  downstream_peer_uri_san: '%DOWNSTREAM_PEER_URI_SAN%',
-  request_id: '%REQ(X-REQUEST-ID)%',
-  traceparent: '%REQ(TRACEPARENT)%',
-  infergate_decision_id: `%DYNAMIC_METADATA(${AUTHZ_METADATA}:decision_id)%`,
-  infergate_reason: `%DYNAMIC_METADATA(${AUTHZ_METADATA}:reason)%`,
-  infergate_rule: `%DYNAMIC_METADATA(${AUTHZ_METADATA}:rule)%`,
-  infergate_caller: `%DYNAMIC_METADATA(${AUTHZ_METADATA}:caller)%`,
-};
 
 function accessLog(path: string): object {
   const log_format = { json_format: ACCESS_LOG_FIELDS };

@@ -16,14 +16,32 @@ export function extensionProviders(meshConfigOverlay: unknown): Record<string, u
   return asArray(mesh.extensionProviders).filter(isRecord);
 }
 
+const ACCESS_LOG_FIELDS = new Set(['path', 'logFormat']);
+
+/** An Envoy file access-log provider: a path, and a log format of text or labels (Istio's MeshConfig API). */
+function accessLogErrors(name: string, log: Record<string, unknown>): string[] {
+  const errors: string[] = [];
+  for (const k of Object.keys(log)) if (!ACCESS_LOG_FIELDS.has(k)) errors.push(`extension provider "${name}": envoyFileAccessLog has no field "${k}"`);
+  if (typeof log.path !== 'string' || log.path === '') errors.push(`extension provider "${name}": envoyFileAccessLog.path is required`);
+  const format = log.logFormat;
+  if (format !== undefined && (!isRecord(format) || Object.keys(format).some((k) => k !== 'text' && k !== 'labels'))) {
+    errors.push(`extension provider "${name}": envoyFileAccessLog.logFormat takes text or labels`);
+  }
+  return errors;
+}
+
 export function providerErrors(resources: readonly unknown[], meshConfigOverlay: unknown): string[] {
   const errors: string[] = [];
   const providers = new Map<string, Record<string, unknown>>();
   for (const p of extensionProviders(meshConfigOverlay)) {
     const name = typeof p.name === 'string' ? p.name : '';
+    if (isRecord(p.envoyFileAccessLog)) {
+      errors.push(...accessLogErrors(name, p.envoyFileAccessLog));
+      continue;
+    }
     const grpc = p.envoyExtAuthzGrpc;
     if (!isRecord(grpc)) {
-      errors.push(`extension provider "${name}": expected envoyExtAuthzGrpc`);
+      errors.push(`extension provider "${name}": expected envoyExtAuthzGrpc or envoyFileAccessLog`);
       continue;
     }
     for (const k of Object.keys(grpc)) if (!GRPC_FIELDS.has(k)) errors.push(`extension provider "${name}": envoyExtAuthzGrpc has no field "${k}"`);

@@ -1,3 +1,4 @@
+import { ACCESS_LOG_FIELDS } from '../../ext-authz/src/access-log-fields.js';
 import type { Deployment } from './deployment-schema.js';
 import { GRPC_PORT, type Resource, serverHost } from './names.js';
 
@@ -22,6 +23,18 @@ export function extensionProvider(d: Deployment): Record<string, unknown> {
   };
 }
 
+/** The access-log provider the rendered Telemetry resources select: Envoy's log with infergate's decision in it. */
+export function accessLogProviderName(d: Deployment): string {
+  return `${d.provider.name}-access-log`;
+}
+
+export function accessLogProvider(d: Deployment): Record<string, unknown> {
+  return {
+    name: accessLogProviderName(d),
+    envoyFileAccessLog: { path: '/dev/stdout', logFormat: { labels: { ...ACCESS_LOG_FIELDS } } },
+  };
+}
+
 export function meshConfig(d: Deployment): Resource {
   return {
     apiVersion: 'install.istio.io/v1alpha1',
@@ -29,7 +42,7 @@ export function meshConfig(d: Deployment): Resource {
     metadata: { name: 'infergate', namespace: 'istio-system' },
     spec: {
       meshConfig: {
-        extensionProviders: [extensionProvider(d)],
+        extensionProviders: [extensionProvider(d), accessLogProvider(d)],
         // Sidecars resolve dot segments and merge slashes before ext_authz, and forward
         // the result, so the path infergate authorises is the path the model server
         // gets. Istio's default (BASE) does not merge slashes, and infergate refuses

@@ -10,6 +10,7 @@ import { peerAuthentications } from './peer-authentications.js';
 import { serverConfigMap } from './server-config-map.js';
 import { serverDeployment } from './server-deployment.js';
 import { serverDisruptionBudget, serverService, serverServiceAccount } from './server-service.js';
+import { accessLogTelemetries } from './telemetry.js';
 import { allWasmPlugins } from './wasm-plugins.js';
 
 /**
@@ -38,7 +39,7 @@ export function renderFiles(input: RenderInput): RenderedFile[] {
   const d = input.deployment;
   const mesh = meshConfig(d);
   const files: RenderedFile[] = [
-    { name: 'mesh-config.yaml', purpose: 'meshConfig extension provider: istioctl install -f (or the meshConfig block in istiod Helm values)', documents: [mesh], kubernetes: true },
+    { name: 'mesh-config.yaml', purpose: 'meshConfig extension providers (ext_authz, access log): istioctl install -f (or the meshConfig block in istiod Helm values)', documents: [mesh], kubernetes: true },
     {
       name: 'ext-authz.yaml',
       purpose: 'the ext_authz server: kubectl apply -f',
@@ -48,6 +49,7 @@ export function renderFiles(input: RenderInput): RenderedFile[] {
     { name: 'authorization.yaml', purpose: 'STRICT mTLS and the CUSTOM policies that send protected requests to infergate: kubectl apply -f', documents: [...peerAuthentications(d), ...authorizationPolicies(d)], kubernetes: true },
     { name: 'wasm-plugins.yaml', purpose: 'payload and rate limits as WasmPlugins: kubectl apply -f (or envoy-filters.yaml, not both)', documents: allWasmPlugins(d), kubernetes: true, filterForm: 'wasmplugin' },
     { name: 'envoy-filters.yaml', purpose: 'payload and rate limits as EnvoyFilters: kubectl apply -f (or wasm-plugins.yaml, not both)', documents: allEnvoyFilters(d), kubernetes: true, filterForm: 'envoyfilter' },
+    { name: 'telemetry.yaml', purpose: "access logs carrying infergate's decision (decision id, reason, rule, caller) for each protected workload: kubectl apply -f", documents: accessLogTelemetries(d), kubernetes: true },
     { name: 'prometheus-rule.yaml', purpose: 'alerts for the Prometheus operator: kubectl apply -f', documents: [prometheusRule(d)], kubernetes: true },
     { name: 'alerts.rules.yaml', purpose: 'the same alerts as a Prometheus rule file (promtool check rules)', documents: [{ groups: [{ name: 'infergate', rules: alertRules(d) }] }], kubernetes: false },
   ];

@@ -48,7 +48,7 @@ describe('the built bin', () => {
     const out = join(tmp, 'out');
     const r = spawnSync(process.execPath, [bin(), 'render', '--manifest', EXAMPLE_INPUT, '--out', out], { encoding: 'utf8' });
     expect(r.status).toBe(0);
-    expect(r.stderr).toBe(`wrote 7 files to ${out}\n`);
+    expect(r.stderr).toBe(`wrote 8 files to ${out}\n`);
     for (const f of readdirSync(RENDERED_DIR)) expect(readFileSync(join(out, f), 'utf8'), f).toBe(readFileSync(join(RENDERED_DIR, f), 'utf8'));
   });
 
@@ -60,7 +60,7 @@ describe('the built bin', () => {
       'IstioOperator', 'Namespace', 'ServiceAccount', 'ConfigMap', 'Deployment', 'Service', 'PodDisruptionBudget',
       'PeerAuthentication', 'PeerAuthentication', 'PeerAuthentication', 'AuthorizationPolicy', 'AuthorizationPolicy',
       // One guard plugin per workload (the default filter form).
-      'WasmPlugin', 'WasmPlugin', 'PrometheusRule',
+      'WasmPlugin', 'WasmPlugin', 'Telemetry', 'Telemetry', 'PrometheusRule',
     ]);
   });
 

@@ -33,6 +33,11 @@ const CASES: Array<[string, string[]]> = [
     'extension provider "infergate": envoyExtAuthzGrpc has no field "includeRequestHeadersInCheck"',
     'extension provider "infergate": failOpen must be false (fail closed)',
   ]],
+  ['access-log-provider.yaml', [
+    'extension provider "infergate-access-log": envoyFileAccessLog has no field "file"',
+    'extension provider "infergate-access-log": envoyFileAccessLog.path is required',
+    'extension provider "infergate-access-log": envoyFileAccessLog.logFormat takes text or labels',
+  ]],
   ['envoy-filter-insert-after.yaml', ['EnvoyFilter ml/envoy-filter-insert-after: configPatches[0]: must be INSERT_BEFORE envoy.filters.http.router (after ext_authz), got INSERT_AFTER envoy.filters.http.router']],
   ['envoy-filter-before-authz.yaml', ['EnvoyFilter ml/envoy-filter-before-authz: configPatches[0]: must be INSERT_BEFORE envoy.filters.http.router (after ext_authz), got INSERT_BEFORE envoy.filters.http.ext_authz']],
   ['envoy-filter-first.yaml', ['EnvoyFilter ml/envoy-filter-first: configPatches[0]: must be INSERT_BEFORE envoy.filters.http.router (after ext_authz), got INSERT_FIRST envoy.filters.http.router']],

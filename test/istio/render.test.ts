@@ -8,6 +8,7 @@ import { extensionProvider, meshConfig } from '../../istio/render/mesh-config.js
 import { peerAuthentications } from '../../istio/render/peer-authentications.js';
 import { renderFiles, streamText } from '../../istio/render/render.js';
 import { serverArgs, serverDeployment } from '../../istio/render/server-deployment.js';
+import { accessLogTelemetries } from '../../istio/render/telemetry.js';
 import { serverDisruptionBudget, serverService } from '../../istio/render/server-service.js';
 import { wasmPlugins } from '../../istio/render/wasm-plugins.js';
 import { exampleInput, separateInput, variantInput } from './helpers/example.js';
@@ -21,6 +22,21 @@ describe('mesh config', () => {
       envoyExtAuthzGrpc: { service: 'infergate-authz.infergate-system.svc.cluster.local', port: 9191, timeout: '0.5s', failOpen: false },
     });
     expect(extensionProvider(variantInput((x) => { x.provider.statusOnError = '503'; }).deployment).envoyExtAuthzGrpc).toMatchObject({ statusOnError: '503' });
+  });
+
+  it("defines an access-log provider whose lines carry infergate's decision, and each protected workload selects it", () => {
+    const providers = (meshConfig(d()) as any).spec.meshConfig.extensionProviders;
+    expect(providers[1]).toMatchObject({ name: 'infergate-access-log', envoyFileAccessLog: { path: '/dev/stdout' } });
+    expect(providers[1].envoyFileAccessLog.logFormat.labels).toMatchObject({
+      request_id: '%REQ(X-REQUEST-ID)%',
+      traceparent: '%REQ(TRACEPARENT)%',
+      infergate_decision_id: '%DYNAMIC_METADATA(envoy.filters.http.ext_authz:decision_id)%',
+    });
+    const t = accessLogTelemetries(d());
+    expect(t.map((x) => [x.metadata.namespace, (x as any).spec])).toEqual([
+      ['ml', { selector: { matchLabels: { app: 'model-serving' } }, accessLogging: [{ providers: [{ name: 'infergate-access-log' }] }] }],
+      ['ml', { selector: { matchLabels: { app: 'embeddings', tier: 'inference' } }, accessLogging: [{ providers: [{ name: 'infergate-access-log' }] }] }],
+    ]);
   });
 
   it('has sidecars resolve dot segments and merge slashes before the check, since the server refuses paths that still carry them', () => {

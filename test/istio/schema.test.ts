@@ -47,6 +47,7 @@ describe('rendered resources against the real schemas', () => {
       'policy/v1 PodDisruptionBudget',
       'security.istio.io/v1 AuthorizationPolicy',
       'security.istio.io/v1 PeerAuthentication',
+      'telemetry.istio.io/v1 Telemetry',
       'v1 ConfigMap',
       'v1 Namespace',
       'v1 Service',

@@ -11,6 +11,7 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { Telemetry } from '@kubernetes-models/istio/telemetry.istio.io/v1/Telemetry';
 import { unknownKeys } from './strict-schema.js';
 
 /**
@@ -23,7 +24,7 @@ import { unknownKeys } from './strict-schema.js';
 type Ctor = new (data: never) => Model<unknown>;
 
 const MODELS: Record<string, Ctor> = {};
-for (const m of [WasmPlugin, IstioOperator, EnvoyFilter, AuthorizationPolicy, PeerAuthentication, PrometheusRule, Deployment, PodDisruptionBudget, ConfigMap, Namespace, Service, ServiceAccount]) {
+for (const m of [WasmPlugin, IstioOperator, EnvoyFilter, AuthorizationPolicy, PeerAuthentication, PrometheusRule, Deployment, PodDisruptionBudget, ConfigMap, Namespace, Service, ServiceAccount, Telemetry]) {
   const c = m as unknown as Ctor & { apiVersion: string; kind: string };
   MODELS[`${c.apiVersion} ${c.kind}`] = c;
 }
