@@ -4,6 +4,7 @@ import { labels, type Resource, workloadResourceName } from './names.js';
 
 export const WASM_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm';
 const STRING_VALUE = 'type.googleapis.com/google.protobuf.StringValue';
+export const ENVOY_FILTER_PRIORITY = 10;
 
 /** The Envoy HTTP filter for one proxy-wasm module, as in envoy/bootstrap.ts (one VM per filter). */
 export function wasmFilterValue(d: Deployment, f: ChainFilter): Record<string, unknown> {
@@ -37,6 +38,9 @@ export function envoyFilter(d: Deployment, w: Workload): Resource {
     metadata: { name: workloadResourceName(w, '-filters'), namespace: w.namespace, labels: labels('filters') },
     spec: {
       workloadSelector: { labels: { ...w.selector } },
+      // INSERT_BEFORE is relative to the router; an explicit priority (applied after the
+      // default-0 EnvoyFilters) makes the order of application defined (istioctl IST0151).
+      priority: ENVOY_FILTER_PRIORITY,
       // One patch per filter (per gated port, if ports are listed), in chain order.
       configPatches: (w.ports ?? [null]).flatMap((port) =>
         filterChain(d).map((f) => ({

@@ -38,7 +38,8 @@ export function serverDeployment(d: Deployment): Resource {
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
       template: {
         metadata: {
-          labels: { ...labels('ext-authz'), ...SERVER_SELECTOR, 'sidecar.istio.io/inject': 'true' },
+          // app.kubernetes.io/name and /version are what Istio's telemetry labels its metrics with.
+          labels: { ...labels('ext-authz'), ...SERVER_SELECTOR, 'app.kubernetes.io/version': imageVersion(d.server.image), 'sidecar.istio.io/inject': 'true' },
           annotations: {
             // Istio merges these into its sidecar's scrape endpoint, so scraping works under STRICT mTLS.
             'prometheus.io/scrape': 'true',
@@ -93,4 +94,13 @@ export function serverDeployment(d: Deployment): Resource {
       },
     },
   };
+}
+
+/** The image's tag (`…/infergate-authz:0.1.0` → `0.1.0`), its digest's first 12 hex digits, or `latest`. */
+export function imageVersion(image: string): string {
+  const at = image.indexOf('@');
+  if (at !== -1) return image.slice(at + 1).replace(/^[a-z0-9]+:/, '').slice(0, 12);
+  const name = image.slice(image.lastIndexOf('/') + 1);
+  const colon = name.lastIndexOf(':');
+  return colon === -1 ? 'latest' : name.slice(colon + 1);
 }

@@ -7,7 +7,7 @@ import { filterChain } from '../../istio/render/filter-chain.js';
 import { extensionProvider, meshConfig } from '../../istio/render/mesh-config.js';
 import { peerAuthentications } from '../../istio/render/peer-authentications.js';
 import { renderFiles, streamText } from '../../istio/render/render.js';
-import { serverArgs, serverDeployment } from '../../istio/render/server-deployment.js';
+import { imageVersion, serverArgs, serverDeployment } from '../../istio/render/server-deployment.js';
 import { accessLogTelemetries } from '../../istio/render/telemetry.js';
 import { serverDisruptionBudget, serverService } from '../../istio/render/server-service.js';
 import { wasmPlugins } from '../../istio/render/wasm-plugins.js';
@@ -75,6 +75,12 @@ describe('ext_authz server', () => {
     });
     expect(c.resources).toEqual({ requests: { cpu: '250m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } });
     expect(pod.automountServiceAccountToken).toBe(false);
+  });
+
+  it("labels its pods with the name and version Istio's telemetry reads", () => {
+    expect(dep().spec.template.metadata.labels).toMatchObject({ 'app.kubernetes.io/name': 'infergate', 'app.kubernetes.io/version': '0.1.0' });
+    expect(imageVersion('registry.local:5000/infergate-authz')).toBe('latest');
+    expect(imageVersion('infergate-authz@sha256:0123456789abcdef0123')).toBe('0123456789ab');
   });
 
   it('probes the health endpoints on the metrics port', () => {
@@ -152,6 +158,8 @@ describe('filters', () => {
 
   it('EnvoyFilter (guard form): one patch before the router, config passed as the JSON the guard parses', () => {
     const ef = envoyFilter(d(), d().workloads[0]!) as any;
+    // A relative patch needs a priority for a defined order of application (istioctl IST0151).
+    expect(ef.spec.priority).toBe(10);
     const values = ef.spec.configPatches.map((p: any) => p.patch.value);
     expect(values.map((v: any) => v.name)).toEqual(['infergate-guard']);
     expect(JSON.parse(values[0].typed_config.config.configuration.value)).toEqual({ rateLimit: d().filters.rateLimit!.config, payloadLimit: d().filters.payloadLimit!.config });
