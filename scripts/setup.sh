@@ -69,6 +69,17 @@ if [[ ! -x "$BIN/opa" ]] || ! "$BIN/opa" version 2>/dev/null | grep -q "^Version
 fi
 ok "$("$BIN/opa" version | head -1)"
 
+# --- istioctl ----------------------------------------------------------------
+# Istio's own validate and analyze run on every rendered resource (test/istio/istioctl.test.ts).
+step "istioctl $ISTIO_VERSION (go install; Istio's own checks of the rendered resources)"
+ISTIO_STAMP="$TOOLS/istioctl.version"
+if [[ ! -x "$BIN/istioctl" || "$(cat "$ISTIO_STAMP" 2>/dev/null)" != "$ISTIO_VERSION" ]]; then
+  ok "go install istio.io/istio/istioctl/cmd/istioctl@$ISTIO_VERSION (first time: 8-15 minutes on 2 cores)"
+  GOBIN="$BIN" GOFLAGS=-mod=mod go install "istio.io/istio/istioctl/cmd/istioctl@$ISTIO_VERSION"
+  echo "$ISTIO_VERSION" > "$ISTIO_STAMP"
+fi
+ok "istioctl at .tools/bin/istioctl"
+
 # --- Debian tools ----------------------------------------------------------
 # debian_tool CMD PACKAGE WHY: apt-get installs PACKAGE (as root) when CMD is missing.
 debian_tool() {

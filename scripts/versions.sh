@@ -3,3 +3,5 @@ NODE_VERSION=24.21.0
 ENVOY_VERSION=1.40.0
 OPA_VERSION=v1.22.2
 GHZ_VERSION=v0.121.0
+# Istio has no v-tags, so Go resolves its releases to pseudo-versions; this one builds with go install.
+ISTIO_VERSION=v0.0.0-20260827124520-eed52ebb66ad
