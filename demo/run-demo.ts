@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { formatTable, playScene } from './scene.js';
-import { EPHEMERAL_PORTS, FIXED_PORTS, startStack, type Stack } from './stack.js';
+import { EPHEMERAL_PORTS, FIXED_PORTS } from '../envoy/local-stack.js';
+import { startStack, type Stack } from './stack.js';
 
 const USAGE = `Usage: make demo [DEMO_ARGS="--keep-running | --json | --ephemeral-ports"]
 

@@ -1,6 +1,7 @@
 import { Agent } from 'node:https';
 import { mtlsRequest, type Reply } from './mtls-client.js';
-import type { Stack, Workload } from './stack.js';
+import type { Workload } from '../envoy/local-stack.js';
+import type { Stack } from './stack.js';
 
 /** One scripted call (or burst of identical calls) and what it must get. */
 interface Step {

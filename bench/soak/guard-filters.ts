@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import { DEMO_MANIFEST, demoFilterChain, localWasmFilters } from '../../demo/stack.js';
+import { LOCAL_MANIFEST, localFilterChain, localWasmFilters } from '../../envoy/local-stack.js';
 import { REPO_ROOT as ROOT, requireFile } from '../../ext-authz/src/repo-root.js';
 import { defaultLimit, GREEDY, greedyLimit } from './request-mix.js';
 
 /** The demo manifest's guard chain, with budgets for this soak: one greedy caller, everyone else far below theirs. */
 export function guardFilters(rate: number): object[] {
-  const chain = demoFilterChain(DEMO_MANIFEST);
+  const chain = localFilterChain(LOCAL_MANIFEST);
   for (const f of chain) {
     const cfg = f.config as { rateLimit?: Record<string, unknown> };
     if (cfg.rateLimit) {

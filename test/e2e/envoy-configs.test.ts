@@ -5,7 +5,7 @@ import { renderLocalEnvoy } from '../../envoy/render-local.js';
 import { validateEnvoyConfig } from '../helpers/envoy.js';
 import { ROOT, requireTool } from '../helpers/paths.js';
 import { makePki } from '../helpers/pki.js';
-import { WORKLOADS, demoFilterChain } from '../../demo/stack.js';
+import { WORKLOADS, localFilterChain } from '../../envoy/local-stack.js';
 
 describe('Envoy configurations the project ships', () => {
   it('envoy/envoy.yaml is exactly what render-local produces (regenerate: node dist/envoy/render-local.js)', () => {
@@ -15,7 +15,7 @@ describe('Envoy configurations the project ships', () => {
   it('envoy/envoy.yaml passes envoy --mode validate with the real binary', async () => {
     // The config names the demo PKI and the built filters by relative path, as a user would run it.
     makePki(join(ROOT, '.demo/pki'), WORKLOADS);
-    for (const f of demoFilterChain()) requireTool(join(ROOT, `build/filters/${f.id}.wasm`), 'run `make setup` to build the filters');
+    for (const f of localFilterChain()) requireTool(join(ROOT, `build/filters/${f.id}.wasm`), 'run `make setup` to build the filters');
     const cwd = process.cwd();
     process.chdir(ROOT);
     try {
@@ -29,7 +29,7 @@ describe('Envoy configurations the project ships', () => {
 
   it('takes its filters from the demo manifest\'s filterChain: the guard module (the default form), named as the chain names it', () => {
     const text = renderLocalEnvoy();
-    expect(demoFilterChain().map((f) => [f.id, f.name])).toEqual([['guard', 'infergate-guard']]);
+    expect(localFilterChain().map((f) => [f.id, f.name])).toEqual([['guard', 'infergate-guard']]);
     expect(text).toContain('filename: build/filters/guard.wasm');
     expect(text).toContain('root_id: infergate-guard');
     expect(text).not.toContain('rate-limit.wasm');
