@@ -6,8 +6,8 @@ import { FilterMetrics } from "../shared/metrics";
 import { reject, isGrpcContentType } from "../shared/reply";
 import { Action, MapType, Status, GRPC_RESOURCE_EXHAUSTED } from "../shared/status";
 import { RateConfig, IdentitySource } from "./config";
-import { limitForCaller } from "./logic";
-import { BucketTable, Outcome, MAX_IDENTITY_BYTES } from "./store";
+import { CallerRule, ruleForCaller, MAX_IDENTITY_BYTES } from "./logic";
+import { BucketTable, Outcome } from "./store";
 
 const CONTENT_TYPE = new Name("content-type");
 const LIMIT = new Name("x-ratelimit-limit");
@@ -63,6 +63,7 @@ export class RateLimitStream extends HttpContext {
     const cfg = this.shared.config;
     const metrics = this.shared.metrics;
     let limit = cfg.defaultLimit;
+    let rule: CallerRule | null = null;
     if (!this.readCaller()) {
       if (!cfg.allowUnauthenticated) {
         metrics.rejected.inc();
@@ -71,10 +72,14 @@ export class RateLimitStream extends HttpContext {
       }
       identity.release(); // anonymous: the empty identity
     } else {
-      limit = limitForCaller(cfg.callers, cfg.defaultLimit, identity);
+      rule = ruleForCaller(cfg.callers, identity);
+      if (rule !== null) limit = rule.limit;
     }
     const table = this.shared.table;
-    const outcome = table.take(identity.ptr, identity.len, limit, cfg.defaultLimit, monotonicNanos());
+    // A caller named by an exact rule has a bucket of its own; everyone else competes for the shared slots.
+    const outcome = rule !== null && rule.reserved >= 0
+      ? table.takeReserved(rule.reserved, limit, monotonicNanos())
+      : table.take(identity.ptr, identity.len, limit, cfg.defaultLimit, monotonicNanos());
     if (outcome != Outcome.Decided) {
       metrics.errors.inc();
       logWarn("rate-limit: shared data " + (outcome == Outcome.Contention ? "contention" : "error") +

@@ -5,6 +5,8 @@
 import { HostBytes } from "../shared/host";
 
 export const NANO: u64 = 1_000_000_000;
+// SPIFFE caps IDs at 2048 bytes; anything longer is not an identity.
+export const MAX_IDENTITY_BYTES: i32 = 2048;
 
 // A backwards step smaller than this is two workers reading the clock a few
 // microseconds apart (the other one wrote a later `last`): no refill, keep
@@ -19,24 +21,28 @@ export class Limit {
 export class CallerRule {
   /** UTF-8 of `match`: identities are matched as the bytes the host hands over. */
   readonly bytes: ArrayBuffer;
-  /** `prefix` rules come from a trailing `*` in `match`; the rest match exactly. */
-  constructor(readonly match: string, readonly prefix: bool, readonly limit: Limit) {
+  /**
+   * `prefix` rules come from a trailing `*` in `match`; the rest match exactly.
+   * `reserved` numbers the exact rules (0, 1, ...): each names one identity,
+   * which gets a bucket of its own outside the shared slots; -1 for a prefix.
+   */
+  constructor(readonly match: string, readonly prefix: bool, readonly limit: Limit, readonly reserved: i32) {
     this.bytes = String.UTF8.encode(match);
   }
 }
 
-/** Exact rules first, then the longest matching prefix, then the default. */
-export function limitForCaller(rules: CallerRule[], fallback: Limit, caller: HostBytes): Limit {
+/** The rule for `caller`: an exact rule first, then the longest matching prefix; null for the default. */
+export function ruleForCaller(rules: CallerRule[], caller: HostBytes): CallerRule | null {
   let best: CallerRule | null = null;
   for (let i = 0; i < rules.length; i++) {
     const r = unchecked(rules[i]);
     if (r.prefix) {
-      if (caller.startsWith(r.bytes) && (best === null || (best.prefix && r.bytes.byteLength > best.bytes.byteLength))) best = r;
+      if (caller.startsWith(r.bytes) && (best === null || r.bytes.byteLength > best.bytes.byteLength)) best = r;
     } else if (caller.equals(r.bytes)) {
-      return r.limit;
+      return r;
     }
   }
-  return best !== null ? best.limit : fallback;
+  return best;
 }
 
 /**

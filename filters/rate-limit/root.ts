@@ -4,6 +4,7 @@ import { Name, logError, getPropertyString } from "../shared/host";
 import { FilterMetrics } from "../shared/metrics";
 import { RateConfig, parseRateConfig, rateConfigError } from "./config";
 import { RateLimitShared } from "./filter";
+import { NANO } from "./logic";
 import { BucketTable } from "./store";
 
 // A CAS loop that loses this many times in a row means heavy contention on one
@@ -40,9 +41,13 @@ export class RateLimitRoot extends RootContext {
 /** The per-VM state every rate-limit stream shares; also used by the combined guard filter. */
 export function newRateLimitShared(cfg: RateConfig, metrics: FilterMetrics): RateLimitShared {
   // Keys are namespaced by plugin name so two filters sharing a vm_id keep
-  // separate buckets, and by table size so a resized table never reads slots
-  // laid out for another size.
+  // separate buckets, and shared slots by table size so a resized table never
+  // reads slots laid out for another size. Reserved buckets are keyed by their
+  // identity alone ("caller." is no table size), so resizing the table or
+  // editing other rules leaves them be.
   const plugin = getPropertyString(String.UTF8.encode("plugin_name"));
-  const prefix = "infergate.rl." + (plugin !== null ? plugin : "") + "." + cfg.maxCallers.toString() + ".";
-  return new RateLimitShared(cfg, new BucketTable(prefix, cfg.maxCallers, MAX_CAS_RETRIES), metrics, new Name(cfg.identityHeader));
+  const base = "infergate.rl." + (plugin !== null ? plugin : "") + ".";
+  const table = new BucketTable(base + cfg.maxCallers.toString() + ".", cfg.maxCallers, <u64>cfg.idleSeconds * NANO,
+    base + "caller.", cfg.callers, MAX_CAS_RETRIES);
+  return new RateLimitShared(cfg, table, metrics, new Name(cfg.identityHeader));
 }

@@ -2,23 +2,25 @@
 // delete a shared-data key, so callers live in a fixed table of `maxCallers`
 // slots (keys "<prefix><n>"): memory is bounded by construction, however many
 // identities show up. A caller's bucket sits in one of PROBES slots after its
-// hash; a slot whose bucket has refilled to full is idle — indistinguishable
-// from a fresh bucket — and is reclaimed by the next caller that needs a slot.
-// Callers that find no slot share one overflow bucket with the default limit.
+// hash; a slot whose bucket has refilled to full and whose caller has taken no
+// token for `idleNs` is idle and is reclaimed by the next caller that needs a
+// slot. Callers that find no slot share one overflow bucket with the default
+// limit. Each identity named by an exact `callers` rule has a reserved bucket
+// of its own instead (key "<reservedPrefix><identity>"), which no other
+// identity can take: the config bounds how many there are.
 //
 // Slot value: u64 nano-tokens | u64 last refill ns | u64 full-at ns | identity bytes.
+// Reserved and overflow values: the same three u64, no identity.
 //
 // The request path allocates no GC object: keys and values are rendered into
 // per-table scratch buffers, values the host returns are read in place (then
 // freed), and the outcome is written into one Decision reused per VM.
 import { getSharedDataBytes, setSharedDataRaw, sharedCas, HostBytes } from "../shared/host";
 import { Status } from "../shared/status";
-import { Decision, Limit, take, fnv1a } from "./logic";
+import { CallerRule, Decision, Limit, take, fnv1a, MAX_IDENTITY_BYTES } from "./logic";
 
 const HEADER: i32 = 24;
 const PROBES: u32 = 8;
-// SPIFFE caps IDs at 2048 bytes; anything longer is not an identity.
-export const MAX_IDENTITY_BYTES: i32 = 2048;
 // Envoy inserts a missing key whatever CAS we pass, but checks a non-zero CAS
 // if the key appeared meanwhile, so this turns "create" into "create if absent"
 // (it only fails to if the key's CAS is exactly this value at that instant).
@@ -37,16 +39,28 @@ export class BucketTable {
   private readonly prefixLen: i32;
   private readonly key: ArrayBuffer;
   private readonly overflowKey: ArrayBuffer;
+  /** Keys of the reserved buckets, indexed by CallerRule.reserved, rendered once. */
+  private readonly reservedKeys: ArrayBuffer[] = [];
   private readonly value: ArrayBuffer = new ArrayBuffer(HEADER + MAX_IDENTITY_BYTES);
   private readonly got: HostBytes = new HostBytes();
 
-  constructor(readonly prefix: string, readonly slots: u32, readonly maxRetries: i32) {
+  constructor(readonly prefix: string, readonly slots: u32, readonly idleNs: u64, reservedPrefix: string, rules: CallerRule[], readonly maxRetries: i32) {
     const p = String.UTF8.encode(prefix);
     const key = new ArrayBuffer(p.byteLength + MAX_DIGITS);
     memory.copy(changetype<usize>(key), changetype<usize>(p), p.byteLength);
     this.prefixLen = p.byteLength;
     this.key = key;
     this.overflowKey = String.UTF8.encode(prefix + "overflow");
+    const rp = String.UTF8.encode(reservedPrefix);
+    for (let i = 0; i < rules.length; i++) {
+      const r = unchecked(rules[i]);
+      if (r.reserved < 0) continue;
+      // The identity's own bytes, as matched: stable across edits that reorder or add rules.
+      const k = new ArrayBuffer(rp.byteLength + r.bytes.byteLength);
+      memory.copy(changetype<usize>(k), changetype<usize>(rp), rp.byteLength);
+      memory.copy(changetype<usize>(k) + rp.byteLength, changetype<usize>(r.bytes), r.bytes.byteLength);
+      this.reservedKeys.push(k); // exact rules are numbered in order, so this is index r.reserved
+    }
   }
 
   /** Renders "<prefix><slot>" into the key buffer; returns its length. */
@@ -132,20 +146,38 @@ export class BucketTable {
     return Outcome.Contention;
   }
 
+  /**
+   * A slot another identity may take: empty, or its bucket is full again (as
+   * good as new) and its caller has sent nothing for idleNs, so a caller
+   * between two requests keeps its bucket.
+   */
   private reusable(st: u32, now: u64): bool {
     if (st == Status.NOT_FOUND) return true;
     if (st != Status.OK) return false;
     const v = this.got;
     if (v.len < HEADER) return true;
-    return load<u64>(v.ptr, 16) <= now;
+    return load<u64>(v.ptr, 16) <= now && load<u64>(v.ptr, 8) + this.idleNs <= now;
   }
 
   private takeOverflow(limit: Limit, now: u64): Outcome {
     this.overflow = true;
+    return this.takeKey(this.overflowKey, limit, now);
+  }
+
+  /** Takes a token from the reserved bucket of exact rule `reserved` (CallerRule.reserved). */
+  takeReserved(reserved: i32, limit: Limit, now: u64): Outcome {
+    this.overflow = false;
+    const outcome = this.takeKey(unchecked(this.reservedKeys[reserved]), limit, now);
+    this.got.release();
+    return outcome;
+  }
+
+  /** Takes a token from the single bucket at `k` (no identity stored, no probing). */
+  private takeKey(k: ArrayBuffer, limit: Limit, now: u64): Outcome {
     const d = this.decision;
     const got = this.got;
-    const key = changetype<usize>(this.overflowKey);
-    const keyLen = this.overflowKey.byteLength;
+    const key = changetype<usize>(k);
+    const keyLen = k.byteLength;
     for (let attempt = 0; attempt < this.maxRetries; attempt++) {
       const st = getSharedDataBytes(key, keyLen, got);
       const cas = sharedCas();

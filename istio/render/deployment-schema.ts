@@ -21,6 +21,8 @@ const MEMORY = /^[1-9][0-9]{0,5}(Ki|Mi|Gi)$/;
 // The filters' own bounds (filters/*/config.ts).
 const MAX_BYTES = 1125899906842624;
 const MAX_RATE = 1_000_000;
+const MAX_IDENTITY_BYTES = 2048;
+const MAX_IDLE_SECONDS = 3600;
 
 function labelKeyError(k: string): string | null {
   const slash = k.indexOf('/');
@@ -111,16 +113,32 @@ export const RateLimitConfig = z.strictObject({
   callers: z
     .array(
       z.strictObject({
-        match: z.string().refine((m) => m.length > 0 && m !== '*' && (!m.includes('*') || m.indexOf('*') === m.length - 1), {
-          message: 'match must be an identity, or a prefix ending in a single trailing *',
-        }),
+        match: z.string()
+          .refine((m) => m.length > 0 && m !== '*' && (!m.includes('*') || m.indexOf('*') === m.length - 1), {
+            message: 'match must be an identity, or a prefix ending in a single trailing *',
+          })
+          .refine((m) => Buffer.byteLength(m.replace(/\*$/, '')) <= MAX_IDENTITY_BYTES, { message: `match is longer than ${MAX_IDENTITY_BYTES} bytes, the longest identity` }),
         ...limitFields,
       }),
     )
+    .superRefine((callers, ctx) => {
+      callers.forEach((c, i) => {
+        const first = callers.findIndex((o) => o.match === c.match);
+        if (first < i) ctx.addIssue({ code: 'custom', message: `match repeats callers[${first}].match`, path: [i, 'match'] });
+      });
+    })
     .optional(),
   unauthenticated: z.enum(['deny', 'allow']).optional(),
+  /** Shared slots; each exact `callers` rule has a bucket of its own on top. */
   maxCallers: z.number().int().min(1).max(MAX_RATE).optional(),
+  idleSeconds: z.number().int().min(0).max(MAX_IDLE_SECONDS).optional(),
   failureMode: z.enum(['deny', 'allow']).optional(),
+}).superRefine((c, ctx) => {
+  const maxCallers = c.maxCallers ?? 10000;
+  const reserved = (c.callers ?? []).filter((r) => !r.match.endsWith('*')).length;
+  if (maxCallers + reserved > MAX_RATE) {
+    ctx.addIssue({ code: 'custom', message: `maxCallers (${maxCallers}) plus one bucket for each of the ${reserved} exact callers rules must be at most ${MAX_RATE}`, path: ['maxCallers'] });
+  }
 });
 
 const wasmUrl = z.string().refine((s) => /^(oci|https|file):\/\/\S+$/.test(s), { message: 'bad url: use oci://, https:// or file://' });

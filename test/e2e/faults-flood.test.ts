@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -11,6 +12,7 @@ import { startAuthzProcess, type AuthzProcess } from '../helpers/authz-process.j
 import { budget } from '../helpers/budget.js';
 import { startE2eStack, type E2eStack } from '../helpers/e2e-stack.js';
 import { startLoad, type Sent } from '../helpers/load.js';
+import { mtlsRequest, type ClientCert } from '../helpers/mtls-client.js';
 import { requireBundle } from '../helpers/paths.js';
 import { envoyMemory, envoyStats, sampleValue, scrapeAuthz, type Sample } from '../helpers/scrape.js';
 
@@ -115,16 +117,55 @@ describe('a flood of distinct identities: the guard filter\'s caller table stays
   const FLOOD = 2000;
   const KNOWN = 'spiffe://cluster.local/ns/flood/sa/known';
   const KNOWN_LIMIT = { perSecond: 20, burst: 40 };
+  // Callers that are not busy, so their buckets are full again (as good as new) soon after each
+  // request. Two send one request every PAUSE_MS, well under their limits (full again 50-100 ms
+  // after each): PACED is named by an exact rule (a bucket of its own), PARTNER only by a prefix
+  // rule (a shared slot, which idleSeconds keeps for it between requests). QUIET, also an exact
+  // rule, is silent for longer than idleSeconds and then calls mid-flood: only its reserved
+  // bucket keeps it out of the overflow.
+  const PACED = 'spiffe://cluster.local/ns/flood/sa/known-paced';
+  const QUIET = 'spiffe://cluster.local/ns/flood/sa/known-quiet';
+  const PARTNER = 'spiffe://cluster.local/ns/partner/sa/paced';
+  const PARTNER_LIMIT = { perSecond: 10, burst: 20 };
+  const PAUSE_MS = 200;
+  const IDLE_SECONDS = 1; // the default, spelled out because QUIET's silence must exceed it
   const DEFAULT_LIMIT = { perSecond: 1, burst: 1 };
   // Keyed on a header only this test sets (ext_authz leaves it alone), standing in for the
   // verified identity: see the comment at the top.
   const HEADER = 'x-flood-identity';
   const GUARD = {
     rateLimit: {
-      identity: `header:${HEADER}`, default: DEFAULT_LIMIT, callers: [{ match: KNOWN, ...KNOWN_LIMIT }], maxCallers: MAX_CALLERS,
+      identity: `header:${HEADER}`, default: DEFAULT_LIMIT, maxCallers: MAX_CALLERS, idleSeconds: IDLE_SECONDS,
+      callers: [
+        { match: KNOWN, ...KNOWN_LIMIT }, { match: PACED, ...KNOWN_LIMIT }, { match: QUIET, ...KNOWN_LIMIT },
+        { match: 'spiffe://cluster.local/ns/partner/*', ...PARTNER_LIMIT },
+      ],
     },
   };
   let stack: E2eStack;
+
+  interface Answer { readonly sentAt: number; readonly status: number; readonly limit: unknown }
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  function ask(cert: ClientCert, who: string, agent?: Agent): Promise<Answer> {
+    const sentAt = performance.now();
+    return mtlsRequest(stack.port, stack.pki.caCert, cert, { method: 'POST', path: PREDICT, body: '{}', headers: { [HEADER]: who }, agent })
+      .then((r) => ({ sentAt, status: r.status, limit: r.headers['x-ratelimit-limit'] }));
+  }
+
+  /** One caller sending a request, then pausing PAUSE_MS, until stopped: never busy. */
+  function paced(cert: ClientCert, who: string) {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const answers: Answer[] = [];
+    let stopping = false;
+    const loop = (async () => {
+      while (!stopping) {
+        answers.push(await ask(cert, who, agent));
+        await sleep(PAUSE_MS);
+      }
+    })();
+    return { answers, stop: async () => { stopping = true; await loop; agent.destroy(); return answers; } };
+  }
 
   beforeAll(async () => {
     stack = await startE2eStack({
@@ -137,11 +178,14 @@ describe('a flood of distinct identities: the guard filter\'s caller table stays
     await stack?.stop();
   });
 
-  it(`admits at most maxCallers (${MAX_CALLERS}) new callers per refill period plus the shared overflow bucket, and a busy known caller keeps its own budget throughout`, async () => {
+  it(`admits at most maxCallers (${MAX_CALLERS}) new callers per refill period plus the shared overflow bucket; known callers keep their own budgets throughout, busy or not`, async () => {
     const { pki, envoy } = stack;
     const cert = { name: 'flooder', cert: pki.client('flooder') };
     const stats0 = await envoyStats(envoy.adminPort);
     const mem0 = await envoyMemory(envoy.adminPort);
+
+    // QUIET's first request; its second comes mid-flood, after more than idleSeconds of silence.
+    const quietFirst = await ask(cert.cert, QUIET);
 
     // The known caller is busy before, during and after the flood (it never refills to full,
     // so its slot is never idle and cannot be reclaimed).
@@ -150,7 +194,11 @@ describe('a flood of distinct identities: the guard filter\'s caller table stays
       warmupPath: '/v1/models/flood:warmup',
     });
     await known.ready;
-    while (!known.sent.some((s) => s.status === 200)) await new Promise((r) => setTimeout(r, 10));
+    while (!known.sent.some((s) => s.status === 200)) await sleep(10);
+    const pacedCaller = paced(cert.cert, PACED);
+    const partner = paced(cert.cert, PARTNER);
+    while (pacedCaller.answers.length === 0 || partner.answers.length === 0) await sleep(10);
+    await sleep(quietFirst.sentAt + IDLE_SECONDS * 1000 + 100 - performance.now());
 
     // Each flood identity sends one request; its bucket then takes 1 s (1 token at 1/s) to be
     // full again, and only then may its slot go to another identity.
@@ -159,22 +207,32 @@ describe('a flood of distinct identities: the guard filter\'s caller table stays
       headers: (seq) => ({ [HEADER]: FLOOD_ID(seq) }), warmupPath: '/v1/models/flood:warmup',
     });
     await flood.ready;
+    // By a few hundred flood identities every shared slot is taken (each held 1 s) and the overflow drained.
+    while (flood.sent.length < 400) await sleep(5);
+    const quietSecond = await ask(cert.cert, QUIET);
     const flooded: Sent[] = await flood.done();
-    // The known caller goes on a little after the flood.
-    await new Promise((r) => setTimeout(r, 500));
+    // The known callers go on a little after the flood.
+    await sleep(500);
     const knownSent = await known.stop();
+    const [pacedAnswers, partnerAnswers] = await Promise.all([pacedCaller.stop(), partner.stop()]);
+    const quietAnswers = [quietFirst, quietSecond];
     const mem1 = await envoyMemory(envoy.adminPort);
     const stats1 = await envoyStats(envoy.adminPort);
 
     expect(flooded.filter((s) => s.error !== null || (s.status !== 200 && s.status !== 429))).toEqual([]);
-    const seconds = (Math.max(...flooded.map((s) => s.doneAt)) - Math.min(...flooded.map((s) => s.sentAt))) / 1000;
+    const floodStart = Math.min(...flooded.map((s) => s.sentAt));
+    const floodLastSent = Math.max(...flooded.map((s) => s.sentAt));
+    const floodEnd = Math.max(...flooded.map((s) => s.doneAt));
+    const seconds = (floodEnd - floodStart) / 1000;
     const admitted = flooded.filter((s) => s.status === 200).length;
-    // A slot admits a new identity at most once per refill period (1 s), and the identities that
-    // find no slot share one overflow bucket under the default limit.
+    // A slot admits a new identity at most once per refill period (1 s, also idleSeconds), and the
+    // identities that find no slot share one overflow bucket under the default limit.
     const bound = MAX_CALLERS * (1 + Math.floor(seconds / 1)) + DEFAULT_LIMIT.burst + Math.ceil(DEFAULT_LIMIT.perSecond * seconds);
     const kb = budget(knownSent, KNOWN_LIMIT.burst, KNOWN_LIMIT.perSecond);
     const grew = (mem1.allocated - mem0.allocated) / MB;
-    console.log(`flood/filter: ${FLOOD} identities in ${seconds.toFixed(2)} s, ${admitted} admitted (bound ${bound}); known caller ${kb.admitted} admitted of ${knownSent.length}, expected ${kb.expected.toFixed(1)} +${kb.over.toFixed(2)}/-${kb.under.toFixed(2)}; Envoy allocated ${(mem0.allocated / MB).toFixed(1)} -> ${(mem1.allocated / MB).toFixed(1)} MB`);
+    const ok = (a: ReadonlyArray<{ status: number }>) => a.filter((x) => x.status === 200).length;
+    const notBusy = { paced: pacedAnswers, partner: partnerAnswers, quiet: quietAnswers };
+    console.log(`flood/filter: ${FLOOD} identities in ${seconds.toFixed(2)} s, ${admitted} admitted (bound ${bound}); known caller ${kb.admitted} admitted of ${knownSent.length}, expected ${kb.expected.toFixed(1)} +${kb.over.toFixed(2)}/-${kb.under.toFixed(2)}; not busy: ${Object.entries(notBusy).map(([k, a]) => `${k} ${ok(a)}/${a.length}`).join(', ')} admitted; Envoy allocated ${(mem0.allocated / MB).toFixed(1)} -> ${(mem1.allocated / MB).toFixed(1)} MB`);
     expect(admitted).toBeLessThanOrEqual(bound);
     // Every rejected one was told so by the overflow bucket's default limit.
     for (const s of flooded.filter((x) => x.status === 429)) expect(s.headers['x-ratelimit-limit']).toBe(String(DEFAULT_LIMIT.burst));
@@ -186,11 +244,26 @@ describe('a flood of distinct identities: the guard filter\'s caller table stays
     expect(kb.admitted).toBeLessThanOrEqual(Math.floor(kb.expected + kb.over));
     expect(kb.admitted).toBeGreaterThan(kb.expected - kb.under);
 
+    // The callers that were not busy were never charged to the overflow bucket: every answer came
+    // from their own limit (never a 429 carrying the overflow's x-ratelimit-limit: 1), including
+    // the ones they sent while the flood ran.
+    // (The flood lasts 0.8-3 s on this machine, so a paced caller sends at least two requests in it.)
+    const during = (a: readonly Answer[]) => a.filter((x) => x.sentAt >= floodStart && x.sentAt <= floodLastSent).length;
+    expect(during(pacedAnswers)).toBeGreaterThanOrEqual(2);
+    expect(during(partnerAnswers)).toBeGreaterThanOrEqual(2);
+    expect(during([quietSecond])).toBe(1);
+    expect(quietSecond.sentAt - quietFirst.sentAt).toBeGreaterThan(IDLE_SECONDS * 1000);
+    for (const [answers, limit] of [[pacedAnswers, KNOWN_LIMIT], [partnerAnswers, PARTNER_LIMIT], [quietAnswers, KNOWN_LIMIT]] as const) {
+      expect(answers.filter((a) => a.status !== 200 || a.limit !== String(limit.burst))).toEqual([]);
+    }
+
     // Envoy's side: no shared-data errors, the rejections counted, and no memory growth to speak of
-    // (a table that grew with identities would hold thousands of keys; this one holds 65).
+    // (a table that grew with identities would hold thousands of keys; this one holds 64 slots, the
+    // overflow and one bucket per exact rule).
     const stat = (m: Map<string, number>, k: string) => m.get(`wasmcustom.infergate.rate_limit.${k}`) ?? 0;
+    const rejected = (a: ReadonlyArray<{ status: number }>) => a.length - ok(a);
     expect(stat(stats1, 'errors')).toBe(0);
-    expect(stat(stats1, 'rejected') - stat(stats0, 'rejected')).toBe(flooded.length - admitted + knownSent.length - kb.admitted);
+    expect(stat(stats1, 'rejected') - stat(stats0, 'rejected')).toBe(rejected(flooded) + rejected(knownSent) + Object.values(notBusy).map(rejected).reduce((x, y) => x + y));
     expect(grew).toBeLessThan(32);
   });
 });

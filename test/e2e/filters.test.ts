@@ -11,7 +11,7 @@ import type { Upstream } from '../helpers/upstream.js';
 import { builtFilter } from '../filters/built.js';
 
 const TD = 'spiffe://cluster.local/ns/e2e/sa/';
-const IDS = { payload: `${TD}payload`, a: `${TD}a`, b: `${TD}b`, many: `${TD}many`, refill: `${TD}refill` };
+const IDS = { payload: `${TD}payload`, a: `${TD}a`, b: `${TD}b`, many: `${TD}many`, manyExact: `${TD}many-exact`, refill: `${TD}refill` };
 type Caller = keyof typeof IDS;
 const HOST = 'model-serving.ml.svc.cluster.local';
 const GRPC_PATH = '/inference.GRPCInferenceService/ModelInfer';
@@ -32,6 +32,8 @@ const RATE = {
   callers: [
     { match: IDS.payload, perSecond: 1000, burst: 1000 },
     { match: IDS.refill, perSecond: 1, burst: 2 },
+    // the default's limit, but a bucket of its own (exact rule) instead of a shared slot
+    { match: IDS.manyExact, perSecond: 1, burst: BURST },
   ],
   unauthenticated: 'deny',
   maxCallers: 1000,
@@ -212,13 +214,16 @@ describe.each(Object.keys(FORMS) as Array<keyof typeof FORMS>)('proxy-wasm filte
       expect(other.headers['x-ratelimit-remaining']).toBe(String(BURST - 1));
     });
 
-    it('shares one budget across both workers (many concurrent connections from one caller)', async () => {
-      const path = '/v1/models/workers:predict';
+    it.each([
+      ['many', 'a shared slot'],
+      ['manyExact', 'a bucket of its own (exact rule)'],
+    ] as const)('shares one budget across both workers (many concurrent connections from one caller): %s, in %s', async (who, _bucket) => {
+      const path = `/v1/models/workers-${who}:predict`;
       // Envoy names listener stats after the configured address (port 0 here), hence the pattern.
       const perWorker = async () => Promise.all([0, 1].map((w) => statMatching(new RegExp(`^listener\\.127\\.0\\.0\\.1_\\d+\\.worker_${w}\\.downstream_cx_total$`))));
       const before = await perWorker();
       const started = Date.now();
-      const replies = await Promise.all(Array.from({ length: 3 * BURST }, () => post('many', path, '{}')));
+      const replies = await Promise.all(Array.from({ length: 3 * BURST }, () => post(who, path, '{}')));
       const refilled = Math.floor(((Date.now() - started) / 1000) * RATE.default.perSecond);
       const after = await perWorker();
       // both workers took connections, yet the caller got one bucket's worth

@@ -95,6 +95,8 @@ describe('guard: configuration is validated strictly, with each part\'s own rule
     ['a bad payload-limit part', { payloadLimit: { defaultMaxBytes: '1MiB' } }, 'configuration.payloadLimit.defaultMaxBytes must be an integer from 0 to 1125899906842624'],
     ['a nested unknown key', { payloadLimit: { ...PAYLOAD, routes: [{ prefix: '/', max: 1 }] } }, 'configuration.payloadLimit.routes[0]: unknown key "max"'],
     ['a part that is not an object', { rateLimit: [] }, 'configuration.rateLimit must be an object'],
+    ['a repeated caller rule', { rateLimit: { ...RATE, callers: [{ match: APP, perSecond: 1, burst: 1 }, { match: APP, perSecond: 9, burst: 9 }] } },
+      'configuration.rateLimit.callers[1].match repeats callers[0].match'],
     ['not JSON', 'rateLimit=1', 'configuration is not valid JSON'],
   ])('rejects %s and logs why', (_name, config, reason) => {
     const host = new ProxyWasmHost(WASM);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Metrics, PEER_URI_SAN, ProxyWasmHost, SharedData, header, type Headers } from './host.js';
+import { Metrics, PEER_URI_SAN, ProxyWasmHost, SharedData, header, type Headers, type Stream } from './host.js';
 import { builtFilter } from './built.js';
 
 const WASM = builtFilter('rate-limit');
@@ -150,6 +150,29 @@ describe('rate-limit: one budget across worker VMs (shared data with CAS)', () =
     shared.beforeSet = bump;
   }
 
+  it('counts a caller with a bucket of its own (an exact rule) exactly across workers too: CAS retries, never a token spent twice', () => {
+    const config = { ...CONFIG, callers: [{ match: APP, perSecond: 2, burst: 4 }] };
+    const [a, b] = workers(2, config) as [ProxyWasmHost, ProxyWasmHost];
+    from(a, APP); // the reserved bucket exists (3 left)
+    let interleaved = 0;
+    a.shared.beforeSet = () => {
+      if (interleaved++ === 0) {
+        a.shared.beforeSet = null;
+        expect(from(b, APP).localReply).toBeNull();
+      }
+    };
+    expect(from(a, APP).localReply).toBeNull();
+    expect(interleaved).toBe(1);
+    expect(statuses(b, APP, 2)).toEqual([200, 429]);
+    // and persistent contention on it fails closed, as for any bucket
+    a.clock.now += SEC; // two tokens again: this take writes
+    contend(a.shared);
+    const reply = from(a, APP).localReply;
+    a.shared.beforeSet = null;
+    expect(JSON.parse(reply!.body)).toEqual({ code: 'rate_limit_unavailable' });
+    expect(a.metrics.value('infergate.rate_limit.errors')).toBe(1);
+  });
+
   it('fails closed on persistent contention, counting an error', () => {
     const [a] = workers(1) as [ProxyWasmHost];
     from(a, APP);
@@ -179,12 +202,16 @@ describe('rate-limit: one budget across worker VMs (shared data with CAS)', () =
 describe('rate-limit: bounded number of tracked callers', () => {
   const small = { ...CONFIG, maxCallers: 4 };
 
-  it('keeps at most maxCallers buckets (+1 overflow) in shared data, however many identities arrive', () => {
+  it('keeps at most maxCallers buckets (+1 overflow, +1 per exact rule) in shared data, however many identities arrive', () => {
     const host = filter(small);
-    for (let i = 0; i < 200; i++) from(host, `spiffe://cluster.local/ns/flood/sa/${i}`);
+    for (let i = 0; i < 200; i++) {
+      from(host, `spiffe://cluster.local/ns/flood/sa/${i}`);
+      from(host, GATEWAY);
+    }
     const keys = host.shared.keys();
-    expect(keys.length).toBeLessThanOrEqual(5);
+    expect(keys.length).toBeLessThanOrEqual(4 + 1 + 1);
     expect(keys.filter((k) => k.endsWith('overflow'))).toHaveLength(1);
+    expect(keys.filter((k) => k.includes('.caller.'))).toEqual([`infergate.rl.test_plugin.caller.${GATEWAY}`]);
   });
 
   it('puts callers that find no slot in one overflow bucket under the default limit', () => {
@@ -200,6 +227,78 @@ describe('rate-limit: bounded number of tracked callers', () => {
     host.clock.now += 10n * SEC; // every bucket is full again: idle
     for (let i = 0; i < 4; i++) expect(statuses(host, `spiffe://cluster.local/ns/new/sa/${i}`, 4)).toEqual([200, 200, 200, 200]);
     expect(statuses(host, 'spiffe://cluster.local/ns/new/sa/0', 1)).toEqual([429]);
+  });
+});
+
+describe('rate-limit: an identity flood does not take the buckets of callers that are not busy', () => {
+  // maxCallers below the probe count: every identity probes all four slots, so a flood fills them all.
+  const small = { ...CONFIG, maxCallers: 4 };
+  const flood = (host: ProxyWasmHost, tag: string, n = 40) => {
+    for (let i = 0; i < n; i++) from(host, `spiffe://cluster.local/ns/flood/sa/${tag}-${i}`);
+  };
+  const limitOf = (s: Stream) => (s.localReply === null ? header(s.responseHeaders, 'x-ratelimit-limit') : header(s.localReply.headers, 'x-ratelimit-limit'));
+
+  it('gives a caller named by an exact rule a bucket of its own, which a flood cannot reclaim however long it is idle', () => {
+    // idleSeconds 0: nothing but the reserved bucket protects it
+    const host = filter({ ...small, idleSeconds: 0 });
+    expect(from(host, GATEWAY).localReply).toBeNull();
+    host.clock.now += 60n * SEC; // full again and silent for a minute
+    flood(host, 'a'); // fills the four shared slots, then drains the overflow bucket (default burst 4)
+    const s = from(host, GATEWAY);
+    expect(s.localReply).toBeNull();
+    expect(limitOf(s)).toBe('1000'); // its own limit, not the overflow's default (4)
+    expect(header(s.responseHeaders, 'x-ratelimit-remaining')).toBe('999');
+  });
+
+  it('keeps a shared slot for a caller between two requests (idleSeconds), and frees it once the caller has been silent that long', () => {
+    const host = filter({ ...small, idleSeconds: 5 });
+    expect(from(host, BATCH).localReply).toBeNull();
+    host.clock.now += 2n * SEC; // its bucket is full again (1/s, burst 3), but it sent a request 2 s ago
+    flood(host, 'a');
+    const kept = from(host, BATCH);
+    expect(kept.localReply).toBeNull();
+    expect(limitOf(kept)).toBe('3'); // its prefix rule's limit
+    expect(header(kept.responseHeaders, 'x-ratelimit-remaining')).toBe('2');
+
+    host.clock.now += 6n * SEC; // silent for longer than idleSeconds: the slot may go to another identity
+    flood(host, 'b');
+    const lost = from(host, BATCH).localReply!;
+    expect(lost.status).toBe(429); // charged to the overflow bucket, drained by flood b
+    expect(header(lost.headers, 'x-ratelimit-limit')).toBe('4');
+  });
+
+  it('with idleSeconds 0, gives a slot away as soon as its bucket is full (the scenario above, unprotected)', () => {
+    const host = filter({ ...small, idleSeconds: 0 });
+    expect(from(host, BATCH).localReply).toBeNull();
+    host.clock.now += 2n * SEC;
+    flood(host, 'a');
+    const lost = from(host, BATCH).localReply!;
+    expect(lost.status).toBe(429);
+    expect(header(lost.headers, 'x-ratelimit-limit')).toBe('4');
+  });
+
+  it('by default (idleSeconds 1) keeps the slot of a caller sending every 200 ms under a fast limit', () => {
+    // refilled to full 20 ms after each request at 50/s: without idleSeconds it would be reclaimable 90% of the time
+    const host = filter({ ...small, callers: [{ match: 'spiffe://cluster.local/ns/partner/*', perSecond: 50, burst: 10 }] });
+    const partner = 'spiffe://cluster.local/ns/partner/sa/paced';
+    for (let round = 0; round < 10; round++) {
+      const s = from(host, partner);
+      expect(s.localReply).toBeNull();
+      expect(limitOf(s)).toBe('10');
+      host.clock.now += SEC / 5n;
+      flood(host, `r${round}`, 10);
+    }
+  });
+
+  it('keeps a reserved bucket\'s state when the rules are reordered or the table resized (keyed by its identity)', () => {
+    const shared = new SharedData();
+    const clock = { now: 5n * SEC };
+    const gateway = { match: GATEWAY, perSecond: 1, burst: 2 };
+    const before = filter({ ...CONFIG, callers: [gateway] }, { shared, clock });
+    expect(statuses(before, GATEWAY, 3)).toEqual([200, 200, 429]);
+    // a configuration update: another rule first, a bigger table
+    const after = filter({ ...CONFIG, maxCallers: 500, callers: [{ match: APP, perSecond: 1, burst: 1 }, gateway] }, { shared, clock });
+    expect(statuses(after, GATEWAY, 1)).toEqual([429]); // the same bucket, still empty: no fresh burst
   });
 });
 
@@ -246,6 +345,17 @@ describe('rate-limit: configuration is validated strictly', () => {
     ['a bad unauthenticated mode', { ...base, unauthenticated: 'maybe' }, 'unauthenticated must be one of deny, allow'],
     ['a bad failure mode', { ...base, failureMode: 'open' }, 'failureMode must be one of deny, allow'],
     ['zero maxCallers', { ...base, maxCallers: 0 }, 'maxCallers must be an integer'],
+    ['two rules for the same identity', { ...base, callers: [{ match: APP, perSecond: 1, burst: 1 }, { match: OTHER, perSecond: 1, burst: 1 }, { match: APP, perSecond: 2, burst: 2 }] },
+      'configuration.callers[2].match repeats callers[0].match'],
+    ['two rules for the same prefix', { ...base, callers: [{ match: 'spiffe://a/*', perSecond: 1, burst: 1 }, { match: 'spiffe://a/*', perSecond: 2, burst: 2 }] },
+      'configuration.callers[1].match repeats callers[0].match'],
+    ['a match no identity can be', { ...base, callers: [{ match: `spiffe://a/${'x'.repeat(2040)}`, perSecond: 1, burst: 1 }] },
+      'configuration.callers[0].match is longer than 2048 bytes, the longest identity'],
+    ['more buckets than the bound', { ...base, maxCallers: 999_999, callers: [{ match: APP, perSecond: 1, burst: 1 }, { match: OTHER, perSecond: 1, burst: 1 }] },
+      'configuration.maxCallers (999999) plus one bucket for each of the 2 exact callers rules must be at most 1000000'],
+    ['a negative idleSeconds', { ...base, idleSeconds: -1 }, 'configuration.idleSeconds must be an integer from 0 to 3600'],
+    ['a fractional idleSeconds', { ...base, idleSeconds: 0.5 }, 'configuration.idleSeconds must be an integer from 0 to 3600'],
+    ['an idleSeconds over an hour', { ...base, idleSeconds: 3601 }, 'configuration.idleSeconds must be an integer from 0 to 3600'],
     ['not JSON', 'identity=peer_certificate', 'not valid JSON'],
   ])('rejects %s and logs why', (_name, config, reason) => {
     const host = new ProxyWasmHost(WASM);
