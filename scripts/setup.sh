@@ -79,6 +79,8 @@ if [[ ! -x "$BIN/istioctl" || "$(cat "$ISTIO_STAMP" 2>/dev/null)" != "$ISTIO_VER
   echo "$ISTIO_VERSION" > "$ISTIO_STAMP"
 fi
 ok "istioctl at .tools/bin/istioctl"
+step "Istio xDS-generation test binary (test/istio-xds, Istio's own listener generation; same Istio version)"
+"$ROOT/test/istio-xds/build.sh"
 
 # --- Debian tools ----------------------------------------------------------
 # debian_tool CMD PACKAGE WHY: apt-get installs PACKAGE (as root) when CMD is missing.
