@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { Authorizer } from '../ext-authz/src/authorizer.js';
+import { Authorizer, type Verdict } from '../ext-authz/src/authorizer.js';
 import { toCheckResponse } from '../ext-authz/src/check-response.js';
 import { DecisionCache } from '../ext-authz/src/decision-cache.js';
 import { logDecision } from '../ext-authz/src/decision-log.js';
@@ -67,7 +67,7 @@ function measure(perBatch: number, fn: (i: number) => unknown): { median: number
 async function main(): Promise<void> {
   const bundle = await readBundle(`${ROOT}build/policy/bundle.tar.gz`);
   const engine = await PolicyEngine.create(bundle, { access_manifest: loadManifestFile(`${ROOT}test/fixtures/manifests/example.yaml`).data });
-  const policy = () => ({ engine, revision: 'abcdef123456', paths: STRICT_PATHS });
+  const policy = () => ({ engine, revision: 'abcdef123456', paths: STRICT_PATHS, endUsers: null });
   const opts = { trustXfcc: false, inputHeaders: [] };
   const hits = new Authorizer(policy, new DecisionCache<PolicyDecision>({ max: 10_000, ttlMs: 600_000, jitter: 0.1 }), opts);
   const misses = new Authorizer(policy, new DecisionCache<PolicyDecision>({ max: 0, ttlMs: 1, jitter: 0 }), opts);
@@ -78,9 +78,10 @@ async function main(): Promise<void> {
   const same = request('/v1/models/bert:predict');
   const distinct = Array.from({ length: 1024 }, (_, i) => request(`/v1/models/m${i}:predict`));
   const escaped = request('/v1/models/b%C3%A9rt%2Dv2%20large:predict');
-  const hitVerdict = hits.check(same);
+  // No end-user tokens here, so checks are synchronous.
+  const hitVerdict = hits.check(same) as Verdict;
   const allowResponse = toCheckResponse(hitVerdict, false);
-  const denyResponse = toCheckResponse(misses.check(request('/admin/x')), false);
+  const denyResponse = toCheckResponse(misses.check(request('/admin/x')) as Verdict, false);
   const wire = svc.requestSerialize(same);
   const ctx = requestContext(same.attributes.request.http);
   const devNull = new Writable({ write: (_c, _e, cb) => cb() });

@@ -99,3 +99,88 @@ test_fails_closed_without_a_manifest if {
 	d := authz.decision with input as http(gateway, "h", "GET", "/")
 	d == {"allowed": false, "code": "policy_error", "rule": null}
 }
+
+# End users: claims verified by the server arrive as input.end_user.
+tenant_manifest := {
+	"trust_domains": {"cluster.local": true},
+	"quarantine": {"exact": {}, "prefixes": []},
+	"tiers": {
+		"free": {"paths": ["^/v1/models/text-small:predict$"], "rate_limit": null},
+		"premium": {"paths": ["^/v1/models/[^/]*:predict$", "^/v2/models/[^/]*/infer$"], "rate_limit": null},
+	},
+	"rules": [
+		{
+			"name": "tenants-predict", "action": "allow",
+			"callers": {"exact": {"spiffe://cluster.local/ns/gateway/sa/api-gateway": true}, "prefixes": []},
+			"hosts": null, "methods": {"POST": true}, "paths": null,
+			"tenants": {"acme": true, "globex": true}, "tiers": null, "scopes": ["predict"],
+		},
+		{
+			"name": "no-banned-tenant", "action": "deny",
+			"callers": {"exact": {}, "prefixes": ["spiffe://cluster.local/"]},
+			"hosts": null, "methods": null, "paths": null,
+			"tenants": {"banned": true}, "tiers": null, "scopes": null,
+		},
+		{
+			"name": "batch-anything", "action": "allow",
+			"callers": {"exact": {}, "prefixes": ["spiffe://cluster.local/ns/batch/"]},
+			"hosts": null, "methods": null, "paths": null, "tenants": null, "tiers": null, "scopes": null,
+		},
+	],
+}
+
+user(tenant, tier, scopes) := {"issuer": "https://auth.example", "tenant": tenant, "tier": tier, "scopes": scopes}
+
+as_user(path, eu) := object.union(http(gateway, "h", "POST", path), {"end_user": eu})
+
+test_a_premium_tenant_with_the_scope_may_call_any_model if {
+	d := authz.decision with data.access_manifest as tenant_manifest
+		with input as as_user("/v2/models/image/infer", user("acme", "premium", ["predict", "read"]))
+	d == {"allowed": true, "code": "allowed", "rule": "tenants-predict"}
+}
+
+test_a_free_tenant_is_held_to_its_tier_routes if {
+	d1 := authz.decision with data.access_manifest as tenant_manifest
+		with input as as_user("/v1/models/text-small:predict", user("acme", "free", ["predict"]))
+	d1.allowed
+	d2 := authz.decision with data.access_manifest as tenant_manifest
+		with input as as_user("/v2/models/image/infer", user("acme", "free", ["predict"]))
+	d2 == {"allowed": false, "code": "tier_forbids", "rule": "tenants-predict"}
+}
+
+test_an_unlisted_or_missing_tier_is_forbidden if {
+	d1 := authz.decision with data.access_manifest as tenant_manifest
+		with input as as_user("/v1/models/x:predict", user("acme", "gold", ["predict"]))
+	d1.code == "tier_forbids"
+	d2 := authz.decision with data.access_manifest as tenant_manifest
+		with input as as_user("/v1/models/x:predict", user("acme", null, ["predict"]))
+	d2.code == "tier_forbids"
+}
+
+test_a_rule_needs_its_tenant_and_every_scope if {
+	d1 := authz.decision with data.access_manifest as tenant_manifest
+		with input as as_user("/v1/models/x:predict", user("initech", "premium", ["predict"]))
+	d1.code == "no_matching_rule"
+	d2 := authz.decision with data.access_manifest as tenant_manifest
+		with input as as_user("/v1/models/x:predict", user("acme", "premium", ["read"]))
+	d2.code == "no_matching_rule"
+}
+
+test_no_token_where_a_rule_wants_an_end_user if {
+	d := authz.decision with data.access_manifest as tenant_manifest
+		with input as object.union(http(gateway, "h", "POST", "/v1/models/x:predict"), {"end_user": null})
+	d == {"allowed": false, "code": "no_token", "rule": null}
+}
+
+test_deny_rules_can_name_tenants if {
+	d := authz.decision with data.access_manifest as tenant_manifest
+		with input as as_user("/v1/models/x:predict", user("banned", "premium", ["predict"]))
+	d == {"allowed": false, "code": "denied_by_rule", "rule": "no-banned-tenant"}
+}
+
+test_workload_traffic_is_not_tiered if {
+	batch := caller("spiffe://cluster.local/ns/batch/sa/scorer", "cluster.local")
+	d := authz.decision with data.access_manifest as tenant_manifest
+		with input as object.union(http(batch, "h", "POST", "/v2/models/image/infer"), {"end_user": null})
+	d == {"allowed": true, "code": "allowed", "rule": "batch-anything"}
+}

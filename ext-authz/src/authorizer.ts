@@ -4,6 +4,9 @@ import type { CheckRequest } from './check-request.js';
 import type { DecisionCache } from './decision-cache.js';
 import { toDecision, type PolicyDecision } from './decision.js';
 import { AuthzError, REASONS, errorMessage, outcomeFor } from './errors.js';
+import { isDelegate, type EndUsers } from './end-users/end-users.js';
+import { bearerToken } from './end-users/bearer-token.js';
+import type { VerifiedToken } from './end-users/end-user.js';
 import type { PolicyEngine } from './policy-engine.js';
 import { STRICT_PATHS, type PathOptions } from './path.js';
 import { toPolicyInput, type InputOptions, type PolicyInput } from './policy-input.js';
@@ -15,6 +18,8 @@ export interface ActivePolicy {
   readonly revision: string;
   /** How this policy's manifest says request paths are read. */
   readonly paths: PathOptions;
+  /** End-user token verification, when the manifest has an endUsers section. */
+  readonly endUsers: EndUsers | null;
 }
 
 /** Everything known about one check, for the response, metrics and the decision log. */
@@ -33,6 +38,8 @@ export interface Verdict {
   readonly detail: string | null;
   /** The request's path as Envoy sent it, when it was refused before a policy input existed. */
   readonly rawPath: string | null;
+  /** The verified end user's subject (the rest of the projection is in input.end_user). */
+  readonly subject: string | null;
 }
 
 /** Enough of a refused path for an investigator, not enough to flood the log. */
@@ -51,6 +58,7 @@ export function denyVerdict(err: AuthzError, input: PolicyInput | null, revision
     revision,
     detail: err.message,
     rawPath: rawPath !== null && rawPath.length > MAX_LOGGED_PATH ? rawPath.slice(0, MAX_LOGGED_PATH) : rawPath,
+    subject: null,
   };
 }
 
@@ -70,9 +78,13 @@ export class Authorizer {
     private readonly inputOptions: InputOptions,
   ) {}
 
-  check(req: CheckRequest): Verdict {
+  /**
+   * Synchronous unless the request carries an end-user token that is not in
+   * the verified-token cache: verifying a signature is asynchronous.
+   */
+  check(req: CheckRequest): Verdict | Promise<Verdict> {
     // Read once: a reload during this check must not mix revisions (the path
-    // rules come from the same manifest as the policy).
+    // rules and the token issuers come from the same manifest as the policy).
     const policy = this.current();
     let input: PolicyInput;
     try {
@@ -83,13 +95,37 @@ export class Authorizer {
       return denyVerdict(e, null, null, typeof rawPath === 'string' ? rawPath : null);
     }
     if (policy === null) return denyVerdict(new AuthzError(REASONS.policy_unavailable, 'no policy loaded'), input, null);
+    const endUsers = policy.endUsers;
+    const http = req.attributes?.request?.http;
+    if (endUsers === null || !http) return this.decide(policy, input, null);
+    let token: string | null;
+    try {
+      token = bearerToken(http, endUsers.config.token_header);
+    } catch (err) {
+      return denyVerdict(err as AuthzError, input, policy.revision);
+    }
+    if (token === null) return this.decide(policy, input, null);
+    // Only the workloads the manifest names may act for end users; checked before any crypto.
+    if (!isDelegate(endUsers.config.delegates, input.caller.id)) {
+      return denyVerdict(new AuthzError(REASONS.not_delegated, 'an end-user token from a workload that is not a delegate in endUsers.delegates'), input, policy.revision);
+    }
+    const known = endUsers.verifier.cached(token);
+    if (known !== undefined) return this.decide(policy, input, known);
+    return endUsers.verifier.verify(token).then(
+      (verified) => this.decide(policy, input, verified),
+      (err: unknown) => denyVerdict(err instanceof AuthzError ? err : new AuthzError(REASONS.invalid_token, errorMessage(err)), input, policy.revision),
+    );
+  }
+
+  private decide(policy: ActivePolicy, input: PolicyInput, token: VerifiedToken | null): Verdict {
+    if (token !== null) input.end_user = token.endUser;
     const json = serialiseInput(input);
     let decision: PolicyDecision;
     let hit: boolean;
     try {
-      ({ value: decision, hit } = this.cache.getOrCompute(cacheKey(json, policy.revision), () =>
-        toDecision(policy.engine.evaluate(json)),
-      ));
+      // A decision that rests on a token never outlives it.
+      const ttlCapMs = token !== null ? token.expiresAtMs - Date.now() : undefined;
+      ({ value: decision, hit } = this.cache.getOrCompute(cacheKey(json, policy.revision), () => toDecision(policy.engine.evaluate(json)), ttlCapMs));
     } catch (err) {
       const e = err instanceof AuthzError ? err : new AuthzError(REASONS.policy_error, `policy evaluation failed: ${errorMessage(err)}`);
       return denyVerdict(e, input, policy.revision);
@@ -106,6 +142,7 @@ export class Authorizer {
       revision: policy.revision,
       detail: null,
       rawPath: null,
+      subject: token?.subject ?? null,
     };
   }
 }

@@ -7,8 +7,23 @@ export const HEADER = {
   rule: 'x-infergate-rule',
   reason: 'x-infergate-reason',
   dryRun: 'x-infergate-dry-run',
+  tenant: 'x-infergate-tenant',
+  tier: 'x-infergate-tier',
+  subject: 'x-infergate-subject',
+  quota: 'x-infergate-quota',
   contentType: 'content-type',
 } as const;
+
+/**
+ * The identity the guard filter's rate limit keys on (`identity:
+ * header:x-infergate-quota`): a tenant's requests share one budget whichever
+ * workload makes them, and workload traffic is budgeted per workload.
+ */
+export function quotaKey(v: Verdict): string | null {
+  const eu = v.input?.end_user;
+  if (eu && eu.tenant !== null) return `tenant/${eu.tier ?? '-'}/${eu.tenant}`;
+  return v.caller !== null ? `workload/${v.caller}` : null;
+}
 
 // google.protobuf.Value as protobufjs defines it: camelCase field names even with keepCase.
 type StructValue = { stringValue: string } | { boolValue: boolean } | { nullValue: 0 };
@@ -31,6 +46,11 @@ function set(key: string, value: string): HeaderValueOption {
   return { header: { key, value }, append: { value: false } };
 }
 
+function setOrRemove(headers: HeaderValueOption[], remove: string[], key: string, value: string | null): void {
+  if (value !== null) headers.push(set(key, value));
+  else remove.push(key);
+}
+
 function str(v: string | null): StructValue {
   return v === null ? { nullValue: 0 } : { stringValue: v };
 }
@@ -44,6 +64,11 @@ function metadata(v: Verdict, dryRunDenied: boolean): CheckResponse['dynamic_met
     cache_hit: { boolValue: v.cacheHit },
   };
   if (v.revision !== null) fields.policy_revision = { stringValue: v.revision };
+  const eu = v.input?.end_user;
+  if (eu) {
+    fields.tenant = str(eu.tenant);
+    fields.tier = str(eu.tier);
+  }
   if (dryRunDenied) fields.dry_run_denied = { boolValue: true };
   return { fields };
 }
@@ -65,6 +90,12 @@ export function toCheckResponse(v: Verdict, dryRun: boolean): CheckResponse {
     else remove.push(HEADER.rule);
     if (!v.allowed) headers.push(set(HEADER.dryRun, v.code));
     else remove.push(HEADER.dryRun);
+    // What the upstream and the filters may trust about the end user; a client's copies never pass.
+    const eu = v.input?.end_user ?? null;
+    setOrRemove(headers, remove, HEADER.tenant, eu?.tenant ?? null);
+    setOrRemove(headers, remove, HEADER.tier, eu?.tier ?? null);
+    setOrRemove(headers, remove, HEADER.subject, eu !== null ? v.subject : null);
+    setOrRemove(headers, remove, HEADER.quota, quotaKey(v));
     return {
       status: { code: GRPC.OK, message: '' },
       ok_response: { headers, headers_to_remove: remove },

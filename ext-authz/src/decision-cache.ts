@@ -56,14 +56,19 @@ export class DecisionCache<V extends object> {
     return Math.max(1, Math.round(this.opts.ttlMs * (1 - this.opts.jitter * this.random())));
   }
 
-  /** Returns the cached value, or computes, caches and returns it. */
-  getOrCompute(key: string, compute: () => V): Lookup<V> {
+  /**
+   * Returns the cached value, or computes, caches and returns it. `ttlCapMs`
+   * bounds how long a value computed now may be kept (a token's remaining
+   * lifetime); at or below 0 the value is not cached at all.
+   */
+  getOrCompute(key: string, compute: () => V, ttlCapMs?: number): Lookup<V> {
     const lru = this.lru;
     if (lru === null) return { value: compute(), hit: false };
     const cached = lru.get(key);
     if (cached !== undefined) return { value: cached, hit: true };
     const value = compute();
-    lru.set(key, value, { ttl: this.ttl() });
+    const ttl = ttlCapMs === undefined ? this.ttl() : Math.min(this.ttl(), Math.floor(ttlCapMs));
+    if (ttl > 0) lru.set(key, value, { ttl });
     return { value, hit: false };
   }
 

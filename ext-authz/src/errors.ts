@@ -17,6 +17,11 @@ export const REASONS = {
   invalid_path: 'invalid_path',
   invalid_host: 'invalid_host',
   invalid_request: 'invalid_request',
+  no_token: 'no_token',
+  invalid_token: 'invalid_token',
+  token_expired: 'token_expired',
+  not_delegated: 'not_delegated',
+  tier_forbids: 'tier_forbids',
   policy_error: 'policy_error',
   policy_unavailable: 'policy_unavailable',
   internal_error: 'internal_error',
@@ -40,7 +45,7 @@ export class AuthzError extends Error {
 }
 
 /** gRPC status codes used in CheckResponse.status (google.rpc.Code). */
-export const GRPC = { OK: 0, INVALID_ARGUMENT: 3, PERMISSION_DENIED: 7, UNAVAILABLE: 14 } as const;
+export const GRPC = { OK: 0, INVALID_ARGUMENT: 3, PERMISSION_DENIED: 7, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
 
 interface Outcome {
   grpc: number;
@@ -53,8 +58,10 @@ interface Outcome {
  * Every refusal a client causes is HTTP 403, so a prober learns nothing from
  * the status beyond "no"; the reason header says which check failed, and the
  * gRPC code (INVALID_ARGUMENT vs PERMISSION_DENIED) tells malformed from
- * forbidden in Envoy's stats. Only server-side trouble differs: no policy
- * loaded is 503, a bug is 500.
+ * forbidden in Envoy's stats. The exceptions: an end-user token that is
+ * missing where a rule needs one, bad or expired is 401 (UNAUTHENTICATED),
+ * because that is what token clients act on (refresh and retry), and
+ * server-side trouble: no policy loaded is 503, a bug is 500.
  */
 const OUTCOMES: Record<ReasonCode, Outcome> = {
   allowed: { grpc: GRPC.OK, http: 200 },
@@ -67,6 +74,11 @@ const OUTCOMES: Record<ReasonCode, Outcome> = {
   invalid_path: { grpc: GRPC.INVALID_ARGUMENT, http: 403 },
   invalid_host: { grpc: GRPC.INVALID_ARGUMENT, http: 403 },
   invalid_request: { grpc: GRPC.INVALID_ARGUMENT, http: 403 },
+  no_token: { grpc: GRPC.UNAUTHENTICATED, http: 401 },
+  invalid_token: { grpc: GRPC.UNAUTHENTICATED, http: 401 },
+  token_expired: { grpc: GRPC.UNAUTHENTICATED, http: 401 },
+  not_delegated: { grpc: GRPC.PERMISSION_DENIED, http: 403 },
+  tier_forbids: { grpc: GRPC.PERMISSION_DENIED, http: 403 },
   policy_error: { grpc: GRPC.PERMISSION_DENIED, http: 403 },
   policy_unavailable: { grpc: GRPC.UNAVAILABLE, http: 503 },
   internal_error: { grpc: GRPC.PERMISSION_DENIED, http: 500 },

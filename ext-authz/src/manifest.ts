@@ -2,6 +2,10 @@ import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ManifestError, issueError, readConfigFile, where } from './config-error.js';
 import { normaliseHost } from './host.js';
+import {
+  DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_JWKS_MAX_STALE_SECONDS, DEFAULT_JWKS_REFRESH_SECONDS, DEFAULT_TOKEN_HEADER, EndUsersSchema,
+  TOKEN_ALGORITHMS, TiersSchema, type EndUsersConfig, type EndUsersSection, type TiersSection,
+} from './end-users/manifest.js';
 import { spiffeIdError, trustDomainError } from './spiffe.js';
 
 /**
@@ -18,6 +22,10 @@ const RuleSchema = z.strictObject({
   hosts: z.array(z.string()).min(1).optional(),
   methods: z.array(z.string()).min(1).optional(),
   paths: z.array(z.string()).min(1).optional(),
+  // Verified end-user claims (endUsers.claims says which claim is which).
+  tenants: z.array(z.string().min(1)).min(1).optional(),
+  tiers: z.array(z.string().min(1)).min(1).optional(),
+  scopes: z.array(z.string().min(1)).min(1).optional(),
 });
 
 const RequestPathsSchema = z.strictObject({
@@ -29,6 +37,8 @@ const ManifestSchema = z.strictObject({
   trustDomains: z.array(z.string()).min(1),
   requestPaths: RequestPathsSchema.optional(),
   quarantine: z.array(z.string()).optional(),
+  endUsers: EndUsersSchema.optional(),
+  tiers: TiersSchema.optional(),
   rules: z.array(RuleSchema),
   // How to install infergate in a mesh (namespace, protected workloads, filter limits): read and
   // strictly validated by `infergate render`; the authorization server does not use it.
@@ -51,6 +61,10 @@ export interface CompiledRule {
   methods: Record<string, true> | null;
   /** Anchored RE2 patterns, one per glob. */
   paths: string[] | null;
+  /** Required end-user claims: tenant in the set, tier in the set, every scope present. */
+  tenants: Record<string, true> | null;
+  tiers: Record<string, true> | null;
+  scopes: string[] | null;
 }
 
 export interface PolicyData {
@@ -59,6 +73,10 @@ export interface PolicyData {
   trust_domains: Record<string, true>;
   quarantine: CompiledCallers;
   rules: CompiledRule[];
+  /** Token verification (applied by the server before the policy); null without an endUsers section. */
+  end_users: EndUsersConfig | null;
+  /** Which model routes each tier may call, as anchored RE2 patterns; null without a tiers section. */
+  tiers: Record<string, { paths: string[]; rate_limit: { per_second: number; burst: number } | null }> | null;
 }
 
 export { ManifestError };
@@ -142,6 +160,60 @@ function check(file: string, err: string | null, path: ReadonlyArray<PropertyKey
   if (err !== null) throw new ManifestError(file, err, where(path));
 }
 
+function jwksUrlError(u: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(u);
+  } catch {
+    return `bad JWKS url "${u}": not a URL`;
+  }
+  if (url.protocol === 'https:') return null;
+  const loopback = url.hostname === 'localhost' || url.hostname === '127.0.0.1' || url.hostname === '[::1]';
+  return url.protocol === 'http:' && loopback ? null : `bad JWKS url "${u}": use https (plain http only to localhost)`;
+}
+
+function compileEndUsers(file: string, e: EndUsersSection): EndUsersConfig {
+  e.delegates.forEach((p, i) => check(file, callerPatternError(p), ['endUsers', 'delegates', i]));
+  const seen = new Map<string, number>();
+  const issuers = e.issuers.map((iss, i) => {
+    const at = ['endUsers', 'issuers', i];
+    const first = seen.get(iss.issuer);
+    check(file, first === undefined ? null : `issuer "${iss.issuer}" is listed twice, first at endUsers.issuers[${first}]`, [...at, 'issuer']);
+    seen.set(iss.issuer, i);
+    if ('url' in iss.jwks) check(file, jwksUrlError(iss.jwks.url), [...at, 'jwks', 'url']);
+    if ('file' in iss.jwks) check(file, iss.jwks.file.startsWith('/') || iss.jwks.file.includes('..') ? `bad JWKS file "${iss.jwks.file}": give a path relative to the manifest, without ".."` : null, [...at, 'jwks', 'file']);
+    return {
+      issuer: iss.issuer,
+      audiences: [...iss.audiences],
+      algorithms: [...new Set(iss.algorithms ?? TOKEN_ALGORITHMS)],
+      jwks: 'file' in iss.jwks
+        ? { file: iss.jwks.file }
+        : { url: iss.jwks.url, refresh_seconds: iss.jwks.refreshSeconds ?? DEFAULT_JWKS_REFRESH_SECONDS, max_stale_seconds: iss.jwks.maxStaleSeconds ?? DEFAULT_JWKS_MAX_STALE_SECONDS },
+    };
+  });
+  return {
+    token_header: e.tokenHeader ?? DEFAULT_TOKEN_HEADER,
+    delegates: compileCallers(e.delegates),
+    clock_skew_seconds: e.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS,
+    claims: { subject: e.claims?.subject ?? 'sub', tenant: e.claims?.tenant ?? null, tier: e.claims?.tier ?? null, scopes: e.claims?.scopes ?? null },
+    issuers,
+  };
+}
+
+function compileTiers(file: string, t: TiersSection, endUsers: EndUsersConfig | null, allowSemicolons: boolean): NonNullable<PolicyData['tiers']> {
+  check(file, endUsers === null ? 'a tiers section needs an endUsers section (tiers come from verified tokens)' : null, ['tiers']);
+  check(file, endUsers!.claims.tier === null ? 'a tiers section needs endUsers.claims.tier (which claim holds the tier)' : null, ['tiers']);
+  const out: NonNullable<PolicyData['tiers']> = {};
+  for (const [name, tier] of Object.entries(t)) {
+    tier.paths.forEach((g, j) => check(file, globError(g, allowSemicolons), ['tiers', name, 'paths', j]));
+    out[name] = {
+      paths: tier.paths.map((g) => globToRegex(g)),
+      rate_limit: tier.rateLimit ? { per_second: tier.rateLimit.perSecond, burst: tier.rateLimit.burst } : null,
+    };
+  }
+  return out;
+}
+
 /** Validates a parsed manifest document and compiles it into policy data. */
 export function compileManifest(doc: unknown, file: string): PolicyData {
   if (doc === null || doc === undefined) throw new ManifestError(file, 'manifest is empty', 'top level');
@@ -156,6 +228,8 @@ export function compileManifest(doc: unknown, file: string): PolicyData {
   });
   const quarantine = m.quarantine ?? [];
   quarantine.forEach((p, i) => check(file, callerPatternError(p), ['quarantine', i]));
+  const endUsers = m.endUsers ? compileEndUsers(file, m.endUsers) : null;
+  const tiers = m.tiers ? compileTiers(file, m.tiers, endUsers, allowSemicolons) : null;
   const seen = new Map<string, number>();
   const rules = m.rules.map((r, i): CompiledRule => {
     const at = (...rest: PropertyKey[]): PropertyKey[] => ['rules', i, ...rest];
@@ -167,6 +241,12 @@ export function compileManifest(doc: unknown, file: string): PolicyData {
     r.hosts?.forEach((h, j) => check(file, hostPatternError(h), at('hosts', j)));
     r.methods?.forEach((meth, j) => check(file, METHOD.test(meth) ? null : `bad method "${meth}": use an upper-case HTTP method token`, at('methods', j)));
     r.paths?.forEach((g, j) => check(file, globError(g, allowSemicolons), at('paths', j)));
+    for (const [key, claim] of [['tenants', 'tenant'], ['tiers', 'tier'], ['scopes', 'scopes']] as const) {
+      if (r[key] === undefined) continue;
+      check(file, endUsers === null ? `"${key}" needs an endUsers section (which tokens to trust)` : null, at(key));
+      check(file, endUsers!.claims[claim] === null ? `"${key}" needs endUsers.claims.${claim} (which claim holds it)` : null, at(key));
+    }
+    r.tiers?.forEach((t, j) => check(file, tiers !== null && !(t in tiers) ? `unknown tier "${t}": not in the tiers section` : null, at('tiers', j)));
     const hosts = r.hosts
       ? {
           exact: Object.fromEntries(r.hosts.filter((h) => !h.startsWith('*.')).map((h) => [h, true as const])),
@@ -181,9 +261,12 @@ export function compileManifest(doc: unknown, file: string): PolicyData {
       hosts,
       methods: r.methods ? Object.fromEntries(r.methods.map((x) => [x, true as const])) : null,
       paths: r.paths ? r.paths.map((g) => globToRegex(g, action === 'deny')) : null,
+      tenants: r.tenants ? Object.fromEntries(r.tenants.map((t) => [t, true as const])) : null,
+      tiers: r.tiers ? Object.fromEntries(r.tiers.map((t) => [t, true as const])) : null,
+      scopes: r.scopes ? [...new Set(r.scopes)].sort() : null,
     };
   });
-  return { request_paths: { allow_semicolons: allowSemicolons }, trust_domains: trustDomains, quarantine: compileCallers(quarantine), rules };
+  return { request_paths: { allow_semicolons: allowSemicolons }, trust_domains: trustDomains, quarantine: compileCallers(quarantine), rules, end_users: endUsers, tiers };
 }
 
 /** Parses manifest text (YAML, which includes JSON); errors name the file and line. */

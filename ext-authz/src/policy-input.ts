@@ -1,4 +1,5 @@
 import type { CheckRequest, HttpRequest } from './check-request.js';
+import type { EndUser } from './end-users/end-user.js';
 import { AuthzError, REASONS } from './errors.js';
 import { normaliseHost } from './host.js';
 import { normalisePath, STRICT_PATHS, type PathOptions } from './path.js';
@@ -26,6 +27,8 @@ export interface PolicyInput {
   path: string | null;
   /** Only the request headers the operator listed, in sorted name order; null if none listed. */
   headers: Record<string, string | null> | null;
+  /** The verified end user's claims, set after token verification; null without a token. */
+  end_user: EndUser | null;
 }
 
 export interface InputOptions {
@@ -86,14 +89,14 @@ export function toPolicyInput(req: CheckRequest, opts: InputOptions, paths: Path
     service_account: spiffe.serviceAccount,
   };
   if (http === null) {
-    return { caller, kind: 'tcp', host: null, method: null, path: null, headers: null };
+    return { caller, kind: 'tcp', host: null, method: null, path: null, headers: null, end_user: null };
   }
   try {
     const method = http.method ?? '';
     if (!METHOD.test(method)) throw invalidRequest(method === '' ? 'missing HTTP method' : 'malformed HTTP method');
     const path = normalisePath(http.path ?? '', paths);
     const host = normaliseHost(http.host ?? '');
-    return { caller, kind: 'http', host, method, path, headers: listedHeaders(http, opts) };
+    return { caller, kind: 'http', host, method, path, headers: listedHeaders(http, opts), end_user: null };
   } catch (err) {
     // The identity checked out: say who sent the bad route.
     if (err instanceof AuthzError) err.caller = caller.id;

@@ -2,11 +2,13 @@ import { createHash } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname, basename } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { ActivePolicy } from './authorizer.js';
 import { errorMessage } from './errors.js';
 import { readConfigFile } from './config-error.js';
-import { parseManifestText } from './manifest.js';
+import { buildEndUsers, jwksFiles, RemoteKeySets, type EndUsers } from './end-users/end-users.js';
+import { parseManifestText, type PolicyData } from './manifest.js';
 import { STRICT_PATHS, type PathOptions } from './path.js';
 import type { Metrics } from './metrics.js';
 import { parseBundle, readBundleBytes } from './policy-bundle.js';
@@ -21,6 +23,15 @@ export interface PolicyStoreOptions {
   readonly onSwap: (policy: ActivePolicy) => void;
   /** Fallback poll for file systems where fs.watch misses changes (some volume mounts). */
   readonly pollMs?: number;
+}
+
+/** A JWKS file the manifest names; a read failure says which manifest named it. */
+function readJwksFile(manifestFile: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`${manifestFile}: cannot read JWKS file: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)} (${path})`);
+  }
 }
 
 class LoadError extends Error {
@@ -47,8 +58,14 @@ export class PolicyStore {
   private reloading: Promise<boolean> | null = null;
   private again = false;
   private lastStat = '';
+  /** Files besides bundle and manifest that the policy in force was read from (JWKS files). */
+  private extraFiles: string[] = [];
+  private readonly remoteKeys: RemoteKeySets;
 
-  constructor(private readonly opts: PolicyStoreOptions) {}
+  constructor(private readonly opts: PolicyStoreOptions) {
+    // A remote JWKS that changed invalidates every token verified with the old keys.
+    this.remoteKeys = new RemoteKeySets(opts.log, () => this.active?.endUsers?.verifier.clear());
+  }
 
   readonly current = (): ActivePolicy | null => this.active;
 
@@ -68,7 +85,24 @@ export class PolicyStore {
         throw new LoadError('manifest', errorMessage(err));
       }
     }
-    const hash = createHash('sha256').update(bytes).update('\0').update(manifest?.text ?? '').digest('hex');
+    // Parsed before the comparison below, because the manifest names the JWKS
+    // files whose contents are part of the revision too.
+    let data: PolicyData | null = null;
+    let problem: unknown = null;
+    const jwks = new Map<string, string>();
+    if (manifest !== null) {
+      try {
+        data = parseManifestText(manifest.text, manifest.file);
+        if (data.end_users !== null) {
+          for (const path of jwksFiles(data.end_users, dirname(manifestPath!))) jwks.set(path, readJwksFile(manifest.file, path));
+        }
+      } catch (err) {
+        problem = err;
+      }
+    }
+    const h = createHash('sha256').update(bytes).update('\0').update(manifest?.text ?? '');
+    for (const [path, text] of jwks) h.update('\0').update(path).update('\0').update(text);
+    const hash = h.digest('hex');
     // Unchanged, or the very content already rejected: the directory watch and
     // the poll both see one edit, and it must be judged (and counted) once.
     if (hash === this.contentHash) {
@@ -78,14 +112,17 @@ export class PolicyStore {
     }
     if (hash === this.rejectedHash) return null;
     try {
-      return { policy: await this.compile(bytes, manifest, hash), hash };
+      if (problem !== null) throw new LoadError('manifest', errorMessage(problem));
+      const policy = await this.compile(bytes, data, jwks, hash);
+      this.extraFiles = [...jwks.keys()];
+      return { policy, hash };
     } catch (err) {
       this.rejectedHash = hash;
       throw err;
     }
   }
 
-  private async compile(bytes: Buffer, manifest: { file: string; text: string } | null, hash: string): Promise<ActivePolicy> {
+  private async compile(bytes: Buffer, manifest: PolicyData | null, jwks: ReadonlyMap<string, string>, hash: string): Promise<ActivePolicy> {
     const file = basename(this.opts.bundlePath);
     let bundle;
     try {
@@ -95,13 +132,16 @@ export class PolicyStore {
     }
     let data: Record<string, unknown> = bundle.data;
     let paths: PathOptions = STRICT_PATHS;
+    let endUsers: EndUsers | null = null;
     if (manifest !== null) {
-      try {
-        const m = parseManifestText(manifest.text, manifest.file);
-        data = { ...bundle.data, access_manifest: m };
-        paths = Object.freeze({ allowSemicolons: m.request_paths.allow_semicolons });
-      } catch (err) {
-        throw new LoadError('manifest', errorMessage(err));
+      data = { ...bundle.data, access_manifest: manifest };
+      paths = Object.freeze({ allowSemicolons: manifest.request_paths.allow_semicolons });
+      if (manifest.end_users !== null) {
+        try {
+          endUsers = await buildEndUsers(manifest.end_users, dirname(this.opts.manifestPath!), jwks, this.remoteKeys);
+        } catch (err) {
+          throw new LoadError('manifest', `${basename(this.opts.manifestPath!)}: ${errorMessage(err)}`);
+        }
       }
     }
     let engine: PolicyEngine;
@@ -110,7 +150,7 @@ export class PolicyStore {
     } catch (err) {
       throw new LoadError('bundle', `${file}: ${errorMessage(err)}`);
     }
-    return { engine, revision: hash.slice(0, 12), paths };
+    return { engine, revision: hash.slice(0, 12), paths, endUsers };
   }
 
   /** Initial load: throws if the policy cannot be loaded, so the server never starts without one. */
@@ -130,6 +170,7 @@ export class PolicyStore {
     m.lastReloadOk.set(1);
     m.setRevision(policy.revision);
     this.opts.onSwap(policy);
+    this.remoteKeys.retain(policy.endUsers?.config ?? null);
     this.opts.log.info({ revision: policy.revision, previous }, 'policy in force');
   }
 
@@ -177,7 +218,7 @@ export class PolicyStore {
   }
 
   private async statSignature(): Promise<string> {
-    const paths = [this.opts.bundlePath, this.opts.manifestPath].filter((p): p is string => p !== null);
+    const paths = [this.opts.bundlePath, this.opts.manifestPath, ...this.extraFiles].filter((p): p is string => p !== null);
     const parts = await Promise.all(
       paths.map(async (p) => {
         try {
@@ -199,13 +240,16 @@ export class PolicyStore {
   async watch(): Promise<void> {
     const dirs = new Set([dirname(this.opts.bundlePath)]);
     if (this.opts.manifestPath !== null) dirs.add(dirname(this.opts.manifestPath));
-    // Kubernetes swaps a ConfigMap volume by re-pointing its ..data symlink.
-    const names = new Set(['..data', basename(this.opts.bundlePath)]);
-    if (this.opts.manifestPath !== null) names.add(basename(this.opts.manifestPath));
+    // Kubernetes swaps a ConfigMap volume by re-pointing its ..data symlink. JWKS
+    // files (named by the manifest, so known only once it is read) count too.
+    const isWatched = (name: string): boolean =>
+      name === '..data' || name === basename(this.opts.bundlePath) ||
+      (this.opts.manifestPath !== null && name === basename(this.opts.manifestPath)) ||
+      this.extraFiles.some((f) => basename(f) === name);
     for (const dir of dirs) {
       try {
         const w = watch(dir, { persistent: false }, (_event, name) => {
-          if (name === null || names.has(name.toString())) this.schedule();
+          if (name === null || isWatched(name.toString())) this.schedule();
         });
         w.on('error', (err) => this.opts.log.warn({ dir, error: errorMessage(err) }, 'directory watch failed; relying on polling'));
         this.watchers.push(w);
@@ -233,5 +277,6 @@ export class PolicyStore {
     if (this.debounce) clearTimeout(this.debounce);
     this.poll = null;
     this.debounce = null;
+    this.remoteKeys.close();
   }
 }

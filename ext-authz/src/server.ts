@@ -100,25 +100,35 @@ export class AuthzServer {
       const started = process.hrtime.bigint();
       const ctx = decisionLog !== null || tracing !== null ? requestContext(call.request.attributes?.request?.http, traceParentOf(call.metadata)) : null;
       const span = tracing !== null ? tracing.begin(ctx!, Date.now()) : null;
-      let verdict: Verdict;
-      try {
-        verdict = authorizer.check(call.request);
-      } catch (err) {
-        // Authorizer catches its own errors; this is a bug, and a bug must deny.
-        verdict = denyVerdict(new AuthzError(REASONS.internal_error, errorMessage(err)), null, null);
+      const finish = (verdict: Verdict): void => {
+        const response = toCheckResponse(verdict, dryRun);
+        const elapsed = Number(process.hrtime.bigint() - started);
+        metrics.checkDuration.observe(elapsed / 1e9);
+        metrics.decisions.inc({ result: resultOf(verdict, dryRun), reason: verdict.code });
+        if (cacheOn && verdict.revision !== null) {
+          if (verdict.cacheHit) metrics.cacheHits.inc();
+          else metrics.cacheMisses.inc();
+        }
+        if (decisionLog !== null) logDecision(decisionLog, verdict, dryRun, Math.round(elapsed / 1000), ctx!);
+        if (span !== null) tracing!.end(span, verdict, ctx!.requestId);
+        callback(null, response);
+      };
+      // Authorizer catches its own errors; anything else is a bug, and a bug must deny.
+      const bug = (err: unknown): void => {
+        const verdict = denyVerdict(new AuthzError(REASONS.internal_error, errorMessage(err)), null, null);
         log.error({ error: verdict.detail }, 'check failed unexpectedly');
+        finish(verdict);
+      };
+      let result: Verdict | Promise<Verdict>;
+      try {
+        result = authorizer.check(call.request);
+      } catch (err) {
+        bug(err);
+        return;
       }
-      const response = toCheckResponse(verdict, dryRun);
-      const elapsed = Number(process.hrtime.bigint() - started);
-      metrics.checkDuration.observe(elapsed / 1e9);
-      metrics.decisions.inc({ result: resultOf(verdict, dryRun), reason: verdict.code });
-      if (cacheOn && verdict.revision !== null) {
-        if (verdict.cacheHit) metrics.cacheHits.inc();
-        else metrics.cacheMisses.inc();
-      }
-      if (decisionLog !== null) logDecision(decisionLog, verdict, dryRun, Math.round(elapsed / 1000), ctx!);
-      if (span !== null) tracing!.end(span, verdict, ctx!.requestId);
-      callback(null, response);
+      // Synchronous unless an end-user token had to be verified.
+      if (result instanceof Promise) result.then(finish, bug);
+      else finish(result);
     };
 
     const grpcServer = new grpc.Server({ 'grpc.max_concurrent_streams': 10_000 });

@@ -57,6 +57,7 @@ function verdict(over: Partial<Verdict>): Verdict {
     revision: 'abc',
     detail: null,
     rawPath: null,
+    subject: null,
     ...over,
   };
 }
@@ -76,9 +77,17 @@ describe('decision → CheckResponse', () => {
   it('on allow forwards caller and rule upstream, overwriting client copies', () => {
     const res = toCheckResponse(verdict({ allowed: true, code: 'allowed', rule: 'r1', httpStatus: 200 }), false);
     expect(res.denied_response).toBeUndefined();
-    expect(headers(res.ok_response!.headers)).toEqual({ 'x-infergate-caller': 'spiffe://td/ns/a/sa/b', 'x-infergate-rule': 'r1' });
+    expect(headers(res.ok_response!.headers)).toEqual({ 'x-infergate-caller': 'spiffe://td/ns/a/sa/b', 'x-infergate-rule': 'r1', 'x-infergate-quota': 'workload/spiffe://td/ns/a/sa/b' });
     expect(res.ok_response!.headers.every((h) => (h as { append: { value: boolean } }).append.value === false)).toBe(true);
-    expect(res.ok_response!.headers_to_remove).toEqual(['x-infergate-dry-run']);
+    // No end user: a client's claim headers are stripped, never passed on.
+    expect(res.ok_response!.headers_to_remove).toEqual(['x-infergate-dry-run', 'x-infergate-tenant', 'x-infergate-tier', 'x-infergate-subject']);
+  });
+
+  it("on allow for an end user forwards tenant, tier and subject, and keys the tenant's quota", () => {
+    const input = { caller: { id: 'spiffe://td/ns/gw/sa/gw' }, end_user: { issuer: 'https://auth', tenant: 'acme', tier: 'premium', scopes: [] } } as never;
+    const res = toCheckResponse(verdict({ allowed: true, code: 'allowed', rule: 'r1', input, subject: 'user-7' }), false);
+    expect(headers(res.ok_response!.headers)).toMatchObject({ 'x-infergate-tenant': 'acme', 'x-infergate-tier': 'premium', 'x-infergate-subject': 'user-7', 'x-infergate-quota': 'tenant/premium/acme' });
+    expect(res.dynamic_metadata.fields.tenant).toEqual({ stringValue: 'acme' });
   });
 
   it('removes a client-sent rule header when the allowing policy names no rule', () => {
@@ -108,7 +117,7 @@ describe('decision → CheckResponse', () => {
   it('in dry-run mode allows a deny but marks it for the upstream and the metadata', () => {
     const res = toCheckResponse(verdict({ code: 'no_matching_rule' }), true);
     expect(res.status.code).toBe(0);
-    expect(headers(res.ok_response!.headers)).toEqual({ 'x-infergate-caller': 'spiffe://td/ns/a/sa/b', 'x-infergate-dry-run': 'no_matching_rule' });
+    expect(headers(res.ok_response!.headers)).toEqual({ 'x-infergate-caller': 'spiffe://td/ns/a/sa/b', 'x-infergate-dry-run': 'no_matching_rule', 'x-infergate-quota': 'workload/spiffe://td/ns/a/sa/b' });
     expect(res.ok_response!.headers_to_remove).toContain('x-infergate-rule');
     expect(res.dynamic_metadata.fields.dry_run_denied).toEqual({ boolValue: true });
   });

@@ -68,6 +68,9 @@ describe('access manifest validation', () => {
       hosts: { exact: { 'model-serving.ml.svc.cluster.local': true }, suffixes: ['.models.internal'] },
       methods: { POST: true },
       paths: ['^/v1/models/[^/]*:predict$', '^/v2/models/[^/]*/infer$'],
+      tenants: null,
+      tiers: null,
+      scopes: null,
     });
     expect(noAdmin).toMatchObject({ action: 'deny', callers: { exact: {}, prefixes: ['spiffe://cluster.local/'] }, hosts: null, methods: null });
     expect(batch).toMatchObject({ callers: { exact: {}, prefixes: ['spiffe://cluster.local/ns/batch/'] } });

@@ -30,7 +30,7 @@ describe('the default Rego policy, compiled to wasm and evaluated with opa-wasm'
   beforeAll(async () => {
     const bundle = await readBundle(requireBundle());
     const engine = await PolicyEngine.create(bundle, { access_manifest: loadManifestFile(EXAMPLE_MANIFEST).data });
-    authorizer = new Authorizer(() => ({ engine, revision: 'test', paths: STRICT_PATHS }), new DecisionCache<PolicyDecision>({ max: 0, ttlMs: 1, jitter: 0 }), { trustXfcc: false, inputHeaders: [] });
+    authorizer = new Authorizer(() => ({ engine, revision: 'test', paths: STRICT_PATHS, endUsers: null }), new DecisionCache<PolicyDecision>({ max: 0, ttlMs: 1, jitter: 0 }), { trustXfcc: false, inputHeaders: [] });
   });
 
   it.each([
@@ -42,21 +42,21 @@ describe('the default Rego policy, compiled to wasm and evaluated with opa-wasm'
     ['matches a namespace wildcard', 'spiffe://cluster.local/ns/batch/sa/job', 'GET', '/v1/models/x', 'h', true, 'allowed', 'batch-reads'],
     ['denies a quarantined workload everywhere', 'spiffe://cluster.local/ns/ml/sa/compromised', 'GET', '/', 'h', false, 'quarantined', null],
     ['denies another trust domain', 'spiffe://other.td/ns/batch/sa/job', 'GET', '/', 'h', false, 'foreign_trust_domain', null],
-  ] as const)('%s', (_name, caller, method, path, host, allowed, code, rule) => {
-    const v = authorizer.check(httpCheck(caller, method, path, host));
+  ] as const)('%s', async (_name, caller, method, path, host, allowed, code, rule) => {
+    const v = await authorizer.check(httpCheck(caller, method, path, host));
     expect({ allowed: v.allowed, code: v.code, rule: v.rule }).toEqual({ allowed, code, rule });
   });
 
-  it('lets only route-free rules allow a check without an HTTP section', () => {
+  it('lets only route-free rules allow a check without an HTTP section', async () => {
     const tcp = (principal: string) => authorizer.check({ attributes: { source: { principal } } });
-    expect(tcp(GATEWAY).code).toBe('no_matching_rule');
-    expect(tcp('spiffe://cluster.local/ns/monitoring/sa/prober')).toMatchObject({ allowed: true, rule: 'mesh-probes' });
+    expect((await tcp(GATEWAY)).code).toBe('no_matching_rule');
+    expect(await tcp('spiffe://cluster.local/ns/monitoring/sa/prober')).toMatchObject({ allowed: true, rule: 'mesh-probes' });
   });
 
   it('denies everything when the bundle is loaded without a manifest (fail closed)', async () => {
     const engine = await PolicyEngine.create(await readBundle(requireBundle()), {});
-    const a = new Authorizer(() => ({ engine, revision: 'x', paths: STRICT_PATHS }), new DecisionCache<PolicyDecision>({ max: 0, ttlMs: 1, jitter: 0 }), { trustXfcc: false, inputHeaders: [] });
-    expect(a.check(httpCheck(GATEWAY, 'POST', '/v1/models/bert:predict')).code).toBe('policy_error');
+    const a = new Authorizer(() => ({ engine, revision: 'x', paths: STRICT_PATHS, endUsers: null }), new DecisionCache<PolicyDecision>({ max: 0, ttlMs: 1, jitter: 0 }), { trustXfcc: false, inputHeaders: [] });
+    expect((await a.check(httpCheck(GATEWAY, 'POST', '/v1/models/bert:predict'))).code).toBe('policy_error');
   });
 });
 
@@ -78,9 +78,9 @@ decision := {"allowed": true, "rule": "tenant"} if input.headers["x-tenant"] == 
       'infergate/authz/decision',
     );
     const engine = await PolicyEngine.create(await readBundle(path), {});
-    const a = new Authorizer(() => ({ engine, revision: 'x', paths: STRICT_PATHS }), new DecisionCache<PolicyDecision>({ max: 10, ttlMs: 1000, jitter: 0 }), { trustXfcc: false, inputHeaders: ['x-tenant'] });
-    expect(a.check(httpCheck(GATEWAY, 'GET', '/', 'h', { 'x-tenant': 'gateway' }))).toMatchObject({ allowed: true, code: 'allowed', rule: 'tenant' });
-    expect(a.check(httpCheck(GATEWAY, 'GET', '/', 'h', { 'x-tenant': 'blue' }))).toMatchObject({ allowed: false, code: 'tenant_mismatch', httpStatus: 429 });
+    const a = new Authorizer(() => ({ engine, revision: 'x', paths: STRICT_PATHS, endUsers: null }), new DecisionCache<PolicyDecision>({ max: 10, ttlMs: 1000, jitter: 0 }), { trustXfcc: false, inputHeaders: ['x-tenant'] });
+    expect(await a.check(httpCheck(GATEWAY, 'GET', '/', 'h', { 'x-tenant': 'gateway' }))).toMatchObject({ allowed: true, code: 'allowed', rule: 'tenant' });
+    expect(await a.check(httpCheck(GATEWAY, 'GET', '/', 'h', { 'x-tenant': 'blue' }))).toMatchObject({ allowed: false, code: 'tenant_mismatch', httpStatus: 429 });
   });
 
   it('refuses a bundle built without the infergate entrypoint, naming what it found', async () => {
@@ -93,8 +93,8 @@ decision := {"allowed": true, "rule": "tenant"} if input.headers["x-tenant"] == 
   it('denies with policy_error when a custom policy returns a malformed decision', async () => {
     const path = opaBuild(dir, 'package infergate.authz\nimport rego.v1\ndecision := "yes"\n', 'infergate/authz/decision');
     const engine = await PolicyEngine.create(await readBundle(path), {});
-    const a = new Authorizer(() => ({ engine, revision: 'x', paths: STRICT_PATHS }), new DecisionCache<PolicyDecision>({ max: 10, ttlMs: 1000, jitter: 0 }), { trustXfcc: false, inputHeaders: [] });
-    const v = a.check(httpCheck(GATEWAY, 'GET', '/'));
+    const a = new Authorizer(() => ({ engine, revision: 'x', paths: STRICT_PATHS, endUsers: null }), new DecisionCache<PolicyDecision>({ max: 10, ttlMs: 1000, jitter: 0 }), { trustXfcc: false, inputHeaders: [] });
+    const v = await a.check(httpCheck(GATEWAY, 'GET', '/'));
     expect(v).toMatchObject({ allowed: false, code: 'policy_error' });
     expect(v.detail).toBe('policy decision must be an object, got string');
   });

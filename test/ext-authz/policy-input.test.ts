@@ -26,6 +26,8 @@ describe('CheckRequest → policy input', () => {
       method: 'POST',
       path: '/v1/models/bert:predict',
       headers: null,
+      // Filled in only once an end-user token has been verified.
+      end_user: null,
     });
   });
 

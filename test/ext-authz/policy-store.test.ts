@@ -90,7 +90,7 @@ describe('policy store (load, reload, keep last good)', () => {
     let running = true;
     const traffic = (async () => {
       while (running) {
-        const v = authorizer.check(httpCheck(STRANGER, 'GET', '/v1/models/x'));
+        const v = await authorizer.check(httpCheck(STRANGER, 'GET', '/v1/models/x'));
         expect(['allowed', 'no_matching_rule']).toContain(v.code);
         seen.push({ revision: v.revision!, allowed: v.allowed });
         await new Promise((r) => setImmediate(r));
