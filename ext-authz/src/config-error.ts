@@ -40,6 +40,11 @@ function describeIssue(issue: z.core.$ZodIssue): { what: string; path: ReadonlyA
       return { what: `must be at least ${String(issue.minimum)}`, path: issue.path };
     case 'too_big':
       return { what: `must be at most ${String(issue.maximum)}`, path: issue.path };
+    case 'invalid_key': {
+      // A record's key (a tier name, say): say which key and what is wrong with it.
+      const key = String(issue.path[issue.path.length - 1]);
+      return { what: `bad key "${key}": ${issue.issues[0]?.message ?? 'not allowed here'}`, path: issue.path.slice(0, -1) };
+    }
     default:
       return { what: issue.message, path: issue.path };
   }

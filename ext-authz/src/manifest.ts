@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ManifestError, issueError, readConfigFile, where } from './config-error.js';
 import { normaliseHost } from './host.js';
 import {
-  DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_JWKS_MAX_STALE_SECONDS, DEFAULT_JWKS_REFRESH_SECONDS, DEFAULT_TOKEN_HEADER, EndUsersSchema,
+  compileJwks, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_TOKEN_HEADER, EndUsersSchema,
   TOKEN_ALGORITHMS, TiersSchema, type EndUsersConfig, type EndUsersSection, type TiersSection,
 } from './end-users/manifest.js';
 import { spiffeIdError, trustDomainError } from './spiffe.js';
@@ -180,15 +180,14 @@ function compileEndUsers(file: string, e: EndUsersSection): EndUsersConfig {
     const first = seen.get(iss.issuer);
     check(file, first === undefined ? null : `issuer "${iss.issuer}" is listed twice, first at endUsers.issuers[${first}]`, [...at, 'issuer']);
     seen.set(iss.issuer, i);
-    if ('url' in iss.jwks) check(file, jwksUrlError(iss.jwks.url), [...at, 'jwks', 'url']);
-    if ('file' in iss.jwks) check(file, iss.jwks.file.startsWith('/') || iss.jwks.file.includes('..') ? `bad JWKS file "${iss.jwks.file}": give a path relative to the manifest, without ".."` : null, [...at, 'jwks', 'file']);
+    const jwks = compileJwks(iss.jwks);
+    if ('url' in jwks) check(file, jwksUrlError(jwks.url), [...at, 'jwks', 'url']);
+    else check(file, jwks.file.startsWith('/') || jwks.file.includes('..') ? `bad JWKS file "${jwks.file}": give a path relative to the manifest, without ".."` : null, [...at, 'jwks', 'file']);
     return {
       issuer: iss.issuer,
       audiences: [...iss.audiences],
       algorithms: [...new Set(iss.algorithms ?? TOKEN_ALGORITHMS)],
-      jwks: 'file' in iss.jwks
-        ? { file: iss.jwks.file }
-        : { url: iss.jwks.url, refresh_seconds: iss.jwks.refreshSeconds ?? DEFAULT_JWKS_REFRESH_SECONDS, max_stale_seconds: iss.jwks.maxStaleSeconds ?? DEFAULT_JWKS_MAX_STALE_SECONDS },
+      jwks,
     };
   });
   return {

@@ -26,6 +26,19 @@ describe('decision cache', () => {
     expect(cache.getOrCompute('k', () => ({ v: 2 }))).toEqual({ value: { v: 2 }, hit: false });
   });
 
+  it('keeps a value no longer than the cap it was computed with (the lifetime left to the token it rests on)', () => {
+    const c = clock();
+    const cache = new DecisionCache<{ v: number }>({ max: 10, ttlMs: 60_000, jitter: 0, now: c.now });
+    cache.getOrCompute('k', () => ({ v: 1 }), 300);
+    c.advance(299);
+    expect(cache.getOrCompute('k', () => ({ v: 2 })).hit).toBe(true);
+    c.advance(2);
+    expect(cache.getOrCompute('k', () => ({ v: 2 }), 300)).toEqual({ value: { v: 2 }, hit: false });
+    // A token already past its exp leaves nothing behind.
+    cache.getOrCompute('gone', () => ({ v: 3 }), -5);
+    expect(cache.getOrCompute('gone', () => ({ v: 4 })).hit).toBe(false);
+  });
+
   it('shortens each TTL by up to the jitter fraction, never lengthens it', () => {
     const c = clock();
     const cache = new DecisionCache<{ v: number }>({ max: 10, ttlMs: 1000, jitter: 0.5, now: c.now, random: () => 1 });

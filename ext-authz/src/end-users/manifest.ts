@@ -10,14 +10,19 @@ import { z } from 'zod';
 export const TOKEN_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'] as const;
 export type TokenAlgorithm = (typeof TOKEN_ALGORITHMS)[number];
 
-const JwksSchema = z.union([
-  z.strictObject({ file: z.string().min(1) }),
-  z.strictObject({
-    url: z.string().min(1),
+const JwksSchema = z
+  .strictObject({
+    file: z.string().min(1).optional(),
+    url: z.string().min(1).optional(),
     refreshSeconds: z.number().int().min(10).max(86_400).optional(),
     maxStaleSeconds: z.number().int().min(0).max(604_800).optional(),
-  }),
-]);
+  })
+  .superRefine((j, ctx) => {
+    if ((j.file === undefined) === (j.url === undefined)) ctx.addIssue({ code: 'custom', message: 'give exactly one of "file" or "url"' });
+    else if (j.file !== undefined && (j.refreshSeconds !== undefined || j.maxStaleSeconds !== undefined)) {
+      ctx.addIssue({ code: 'custom', message: '"refreshSeconds" and "maxStaleSeconds" go with "url"; a JWKS file is reloaded with the manifest' });
+    }
+  });
 
 const IssuerSchema = z.strictObject({
   issuer: z.string().min(1),
@@ -27,7 +32,7 @@ const IssuerSchema = z.strictObject({
 });
 
 const CLAIM_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$/;
-const claimName = z.string().regex(CLAIM_NAME, 'a claim name: letters, digits, "_", ".", ":" and "-", starting with a letter or "_"');
+const claimName = z.string().regex(CLAIM_NAME, 'bad claim name: use letters, digits, "_", ".", ":" and "-", starting with a letter or "_"');
 
 export const EndUsersSchema = z.strictObject({
   tokenHeader: z.string().regex(/^[a-z0-9-]{1,64}$/, 'a lower-case header name').optional(),
@@ -42,7 +47,7 @@ export const EndUsersSchema = z.strictObject({
 const LimitSchema = z.strictObject({ perSecond: z.number().int().min(1).max(1_000_000), burst: z.number().int().min(1).max(1_000_000) });
 
 export const TiersSchema = z.record(
-  z.string().regex(/^[a-z0-9]([a-z0-9_-]{0,30}[a-z0-9])?$/, 'a tier name: lower-case letters, digits, "_" and "-"'),
+  z.string().regex(/^[a-z0-9]([a-z0-9_-]{0,30}[a-z0-9])?$/, 'use lower-case letters, digits, "_" and "-"'),
   z.strictObject({ paths: z.array(z.string()).min(1), rateLimit: LimitSchema.optional() }),
 );
 
@@ -50,6 +55,14 @@ export type EndUsersSection = z.infer<typeof EndUsersSchema>;
 export type TiersSection = z.infer<typeof TiersSchema>;
 
 /** What the server needs to verify tokens, as compiled from the manifest (file paths still relative to it). */
+type JwksSection = z.infer<typeof JwksSchema>;
+
+/** The compiled form of one issuer's key source. */
+export function compileJwks(j: JwksSection): { file: string } | { url: string; refresh_seconds: number; max_stale_seconds: number } {
+  if (j.file !== undefined) return { file: j.file };
+  return { url: j.url!, refresh_seconds: j.refreshSeconds ?? DEFAULT_JWKS_REFRESH_SECONDS, max_stale_seconds: j.maxStaleSeconds ?? DEFAULT_JWKS_MAX_STALE_SECONDS };
+}
+
 export interface EndUsersConfig {
   token_header: string;
   delegates: { exact: Record<string, true>; prefixes: string[] };
