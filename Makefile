@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: setup build test test-unit test-e2e demo bench soak clean help
+.PHONY: setup build test test-docker test-unit test-e2e demo bench soak clean help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -16,6 +16,9 @@ build: ## rebuild policy, TypeScript and filters
 
 test: setup ## every test: typecheck, opa test, unit, integration, end-to-end through Envoy
 	@npm test --silent
+
+test-docker: setup ## the Docker path for real: local base images, the server image, the compose stack, the demo scene against it (docs/docker.md)
+	@npx vitest run --config test/docker/vitest.config.ts
 
 demo: setup ## run the local scene: ext-authz + Envoy + filters + sample model server
 	@node dist/demo/run-demo.js $(DEMO_ARGS)

@@ -57,8 +57,8 @@ function reasonOf(r: Reply): string {
   return r.headers['grpc-status'] ? `grpc-status ${String(r.headers['grpc-status'])}` : '-';
 }
 
-/** Plays every step against Envoy, one mTLS connection per call, as the named workload. */
-export async function playScene(stack: Stack): Promise<Row[]> {
+/** Plays every step against Envoy, one mTLS connection per call, as the named workload. It needs only Envoy's port and the PKI. */
+export async function playScene(stack: Pick<Stack, 'ports' | 'pki'>): Promise<Row[]> {
   const rows: Row[] = [];
   for (const step of STEPS) {
     const n = step.times ?? 1;

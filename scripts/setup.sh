@@ -102,6 +102,10 @@ debian_tool promtool prometheus "the alert-rule tests"
 ok "$(promtool --version 2>&1 | head -1)"
 debian_tool wrk wrk "the filters benchmark and its smoke test"
 ok "$(wrk --version 2>&1 | head -1 | cut -c1-60)"
+# The Docker test (make test-docker): the engine, debootstrap for its local base images, compose v1 unless the CLI has v2.
+debian_tool dockerd docker.io "the Docker test (make test-docker)"
+debian_tool debootstrap debootstrap "the Docker test's local base images"
+docker compose version >/dev/null 2>&1 || debian_tool docker-compose docker-compose "the Docker test (compose v1)"
 "$ROOT/scripts/setup-backends.sh"
 
 # --- build -----------------------------------------------------------------
