@@ -69,6 +69,19 @@ if [[ ! -x "$BIN/opa" ]] || ! "$BIN/opa" version 2>/dev/null | grep -q "^Version
 fi
 ok "$("$BIN/opa" version | head -1)"
 
+# --- envoyproxy/ratelimit -----------------------------------------------------
+# The global rate-limit service the quotas that hold across replicas go to (docs/operating.md).
+step "envoyproxy/ratelimit $RATELIMIT_VERSION (go install; the global rate-limit service)"
+RL_STAMP="$TOOLS/ratelimit.version"
+if [[ ! -x "$BIN/ratelimit" || "$(cat "$RL_STAMP" 2>/dev/null)" != "$RATELIMIT_VERSION" ]]; then
+  ok "go install github.com/envoyproxy/ratelimit/src/service_cmd@$RATELIMIT_VERSION (first time: about a minute)"
+  RL_GOBIN="$TOOLS/ratelimit-build"
+  GOBIN="$RL_GOBIN" GOFLAGS=-mod=mod go install "github.com/envoyproxy/ratelimit/src/service_cmd@$RATELIMIT_VERSION"
+  mv "$RL_GOBIN/service_cmd" "$BIN/ratelimit"
+  echo "$RATELIMIT_VERSION" > "$RL_STAMP"
+fi
+ok "ratelimit at .tools/bin/ratelimit"
+
 # --- istioctl ----------------------------------------------------------------
 # Istio's own validate and analyze run on every rendered resource (test/istio/istioctl.test.ts).
 step "istioctl $ISTIO_VERSION (go install; Istio's own checks of the rendered resources)"
@@ -102,6 +115,8 @@ debian_tool promtool prometheus "the alert-rule tests"
 ok "$(promtool --version 2>&1 | head -1)"
 debian_tool wrk wrk "the filters benchmark and its smoke test"
 ok "$(wrk --version 2>&1 | head -1 | cut -c1-60)"
+debian_tool redis-server redis-server "the global rate-limit service's store (its service is not started here; the tests start their own)"
+ok "$(redis-server --version | cut -c1-60)"
 # The Docker test (make test-docker): the engine, debootstrap for its local base images, compose v1 unless the CLI has v2.
 debian_tool dockerd docker.io "the Docker test (make test-docker)"
 debian_tool debootstrap debootstrap "the Docker test's local base images"
