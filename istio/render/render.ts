@@ -4,6 +4,7 @@ import { alertRules, prometheusRule } from './alerts.js';
 import { authorizationPolicies } from './authorization-policies.js';
 import { allEnvoyFilters } from './envoy-filters.js';
 import type { RenderInput } from './load-input.js';
+import { readJwksFiles } from './jwks-files.js';
 import { meshConfig } from './mesh-config.js';
 import { serverNamespace } from './namespace.js';
 import { peerAuthentications } from './peer-authentications.js';
@@ -43,7 +44,7 @@ export function renderFiles(input: RenderInput): RenderedFile[] {
     {
       name: 'ext-authz.yaml',
       purpose: 'the ext_authz server: kubectl apply -f',
-      documents: [serverNamespace(d), serverServiceAccount(d), serverConfigMap(d, input.accessManifest), serverDeployment(d), serverService(d), serverDisruptionBudget(d)],
+      documents: [serverNamespace(d), serverServiceAccount(d), serverConfigMap(d, input.accessManifest, readJwksFiles(input.policy, input.file, input.dir)), serverDeployment(d), serverService(d), serverDisruptionBudget(d)],
       kubernetes: true,
     },
     { name: 'authorization.yaml', purpose: 'STRICT mTLS and the CUSTOM policies that send protected requests to infergate: kubectl apply -f', documents: [...peerAuthentications(d), ...authorizationPolicies(d)], kubernetes: true },

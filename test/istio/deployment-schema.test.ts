@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ManifestError } from '../../ext-authz/src/manifest.js';
 import { DEFAULTS } from '../../istio/render/deployment-schema.js';
 import { parseRenderInput } from '../../istio/render/load-input.js';
-import { exampleInput, separateInput, toSeparateForm, variantInput, variantText } from './helpers/example.js';
+import { EXAMPLE_DIR, exampleInput, separateInput, toSeparateForm, variantInput, variantText, withoutTierQuotas } from './helpers/example.js';
 
 // One edit per error, each with the exact message an operator sees: same `<file>: <what> (<where>)` style as the access manifest.
 const CASES: Array<[string, (d: Record<string, any>) => void, string]> = [
@@ -47,26 +47,39 @@ const CASES: Array<[string, (d: Record<string, any>) => void, string]> = [
   ['per-filter sha256 with the guard form', (d) => { d.filters.form = 'guard'; d.filters.payloadLimit.sha256 = 'a'.repeat(64); }, 'sha256 is per module: with filters.form guard (the default) set filters.guard.sha256 (deployment.filters.payloadLimit.sha256)'],
   ['guard with the separate form', (d) => { d.filters.form = 'separate'; }, 'guard is only for filters.form guard: with filters.form separate set url and sha256 on rateLimit and payloadLimit (deployment.filters.guard)'],
   ['guard with nothing to check', (d) => { delete d.filters.rateLimit; delete d.filters.payloadLimit; }, 'guard has nothing to check: configure filters.rateLimit, filters.payloadLimit or both (deployment.filters.guard)'],
+  // Tier quotas (istio/render/tier-quotas.ts): the example's tiers have a rateLimit each.
+  ['tier quotas with another rate-limit identity', (d) => { d.filters.rateLimit.config.identity = 'peer_certificate'; },
+    'tier quotas (tiers.free.rateLimit) need identity "header:x-infergate-quota", the quota key the server sets; got "peer_certificate" (deployment.filters.rateLimit.config.identity)'],
+  ['tier quotas with the caller header as identity', (d) => { d.filters.rateLimit.config.identity = 'header:x-infergate-caller'; },
+    'tier quotas (tiers.free.rateLimit) need identity "header:x-infergate-quota", the quota key the server sets; got "header:x-infergate-caller" (deployment.filters.rateLimit.config.identity)'],
+  ['tier quotas without a rate limit', (d) => { delete d.filters.rateLimit; },
+    'a tier quota needs the rate-limit filter: configure deployment.filters.rateLimit with identity "header:x-infergate-quota" (tiers.free.rateLimit)'],
+  ['a callers rule for a tier that has a quota', (d) => { d.filters.rateLimit.config.callers.push({ match: 'tenant/premium/*', perSecond: 9, burst: 9 }); },
+    'match "tenant/premium/*" is tier premium\'s quota, which tiers.premium.rateLimit sets; remove one of the two (deployment.filters.rateLimit.config.callers[2].match)'],
+  ['a SPIFFE ID match under the quota identity', (d) => { d.filters.rateLimit.config.callers[1].match = 'spiffe://cluster.local/ns/batch/*'; },
+    'match "spiffe://cluster.local/ns/batch/*" can never match: with identity "header:x-infergate-quota" the rate limit keys on "workload/<spiffe id>" or "tenant/<tier>/<tenant>"; write "workload/spiffe://cluster.local/ns/batch/*" (deployment.filters.rateLimit.config.callers[1].match)'],
+  ['another match no quota key has', (d) => { d.filters.rateLimit.config.callers[0].match = 'acme'; },
+    'match "acme" can never match: with identity "header:x-infergate-quota" the rate limit keys on "workload/<spiffe id>" or "tenant/<tier>/<tenant>" (deployment.filters.rateLimit.config.callers[0].match)'],
 ];
 
 describe('deployment section validation', () => {
   it.each(CASES)('rejects %s with an exact message', (_name, edit, message) => {
     const text = variantText(edit);
-    expect(() => parseRenderInput(text, 'infergate.yaml')).toThrow(new ManifestError('infergate.yaml', message.replace(/ \(([^()]*)\)$/, ''), message.match(/\(([^()]*)\)$/)![1]!));
+    expect(() => parseRenderInput(text, 'infergate.yaml', EXAMPLE_DIR)).toThrow(new ManifestError('infergate.yaml', message.replace(/ \(([^()]*)\)$/, ''), message.match(/\(([^()]*)\)$/)![1]!));
   });
 
   it('reports access-manifest errors exactly as the server does', () => {
     const text = variantText(() => {}).replace('action: deny', 'action: block');
-    expect(() => parseRenderInput(text, 'infergate.yaml')).toThrow('infergate.yaml: expected one of "allow", "deny" (rules[1].action)');
+    expect(() => parseRenderInput(text, 'infergate.yaml', EXAMPLE_DIR)).toThrow('infergate.yaml: expected one of "allow", "deny" (rules[2].action)');
   });
 
   it('requires a deployment section', () => {
     const text = 'trustDomains: [cluster.local]\nrules: []\n';
-    expect(() => parseRenderInput(text, 'm.yaml')).toThrow('m.yaml: missing required key "deployment" (top level)');
+    expect(() => parseRenderInput(text, 'm.yaml', EXAMPLE_DIR)).toThrow('m.yaml: missing required key "deployment" (top level)');
   });
 
   it('gives YAML errors with the line', () => {
-    expect(() => parseRenderInput('trustDomains: [a\nrules: []\n', 'm.yaml')).toThrow(/^m\.yaml: invalid YAML: .* \(line \d\)$/);
+    expect(() => parseRenderInput('trustDomains: [a\nrules: []\n', 'm.yaml', EXAMPLE_DIR)).toThrow(/^m\.yaml: invalid YAML: .* \(line \d\)$/);
   });
 
   it('fills in defaults', () => {
@@ -76,7 +89,7 @@ describe('deployment section validation', () => {
       delete d.provider;
       delete d.filters.guard;
     });
-    const { deployment } = parseRenderInput(text, 'infergate.yaml');
+    const { deployment } = parseRenderInput(text, 'infergate.yaml', EXAMPLE_DIR);
     expect(deployment.server).toEqual({ image: 'ghcr.io/infergate/infergate-authz:0.1.0', replicas: 2, resources: DEFAULTS.resources, dryRun: false, logLevel: 'info' });
     expect(deployment.provider).toEqual({ name: 'infergate', timeout: '0.5s', statusOnError: null });
     expect(deployment.filters).toMatchObject({ form: 'guard', moduleDir: '/var/local/lib/wasm-filters', guard: { url: 'file:///var/local/lib/wasm-filters/guard.wasm', sha256: null } });
@@ -93,7 +106,7 @@ describe('deployment section validation', () => {
       moduleDir: '/var/local/lib/wasm-filters',
       guard: { url: 'oci://ghcr.io/infergate/guard:0.1.0', sha256: null },
       payloadLimit: { config: expect.objectContaining({ defaultMaxBytes: 1048576 }) },
-      rateLimit: { config: expect.objectContaining({ identity: 'peer_certificate' }) },
+      rateLimit: { config: expect.objectContaining({ identity: 'header:x-infergate-quota' }) },
     });
     const pinned = variantInput((d) => { d.filters.guard.sha256 = 'b'.repeat(64); }).deployment.filters;
     expect(pinned.form === 'guard' && pinned.guard).toEqual({ url: 'oci://ghcr.io/infergate/guard:0.1.0', sha256: 'b'.repeat(64) });
@@ -104,7 +117,7 @@ describe('deployment section validation', () => {
       payloadLimit: { url: 'oci://ghcr.io/infergate/payload-limit:0.1.0', sha256: null, config: example.payloadLimit!.config },
       rateLimit: { url: 'oci://ghcr.io/infergate/rate-limit:0.1.0', sha256: null, config: example.rateLimit!.config },
     });
-    expect(variantInput((d) => { delete d.filters; }).deployment.filters).toEqual({
+    expect(variantInput((d) => { delete d.filters; }, withoutTierQuotas).deployment.filters).toEqual({
       form: 'guard', moduleDir: '/var/local/lib/wasm-filters', guard: { url: 'file:///var/local/lib/wasm-filters/guard.wasm', sha256: null }, payloadLimit: null, rateLimit: null,
     });
   });
@@ -115,6 +128,6 @@ describe('deployment section validation', () => {
     expect(input.accessManifest).not.toMatch(/^deployment:/m);
     expect(input.accessManifest).not.toContain('workloads');
     expect(input.accessManifest).toContain('paths: ["/v1/models/*:predict", "/v2/models/*/infer"]');
-    expect(input.policy.rules.map((r) => r.name)).toEqual(['gateway-predicts', 'no-admin', 'batch-reads', 'mesh-probes']);
+    expect(input.policy.rules.map((r) => r.name)).toEqual(['tenants-generate', 'gateway-predicts', 'no-admin', 'batch-reads', 'mesh-probes']);
   });
 });

@@ -4,8 +4,10 @@ import { filterChain } from '../../istio/render/filter-chain.js';
 import type { RenderInput } from '../../istio/render/load-input.js';
 import { meshConfig } from '../../istio/render/mesh-config.js';
 import { renderFiles } from '../../istio/render/render.js';
+import type { Verdict } from '../../ext-authz/src/authorizer.js';
+import { quotaKey } from '../../ext-authz/src/check-response.js';
 import { builtFilter, FILTERS } from '../filters/built.js';
-import { ProxyWasmHost } from '../filters/host.js';
+import { header, ProxyWasmHost } from '../filters/host.js';
 import { exampleInput, separateInput, variantInput } from './helpers/example.js';
 
 /**
@@ -56,6 +58,35 @@ describe.each(FORMS)('rendered filter configs against the built filters (%s form
       expect(cfg.name).toBe(`infergate-${id}`);
       expect(new ProxyWasmHost(builtFilter(id)).configure(cfg.configuration.value), cfg.name).toBe(true);
     }
+  });
+
+  it("gives each tenant of a tier the tier's budget of its own, keyed on the quota key the server sets", () => {
+    // The first WasmPlugin of a workload is the one that rate-limits (the guard, or rate-limit in the separate form).
+    const plugin = docs(input()).find((d) => d.kind === 'WasmPlugin')!;
+    const id = moduleNamed(plugin.spec.pluginName.replace(/^infergate-/, ''));
+    expect(['guard', 'rate-limit']).toContain(id);
+    const host = new ProxyWasmHost(builtFilter(id));
+    expect(host.configure(plugin.spec.pluginConfig)).toBe(true);
+    // The header values come from the server's own quotaKey, so a change to its format fails here.
+    const key = (caller: string, endUser: { tenant: string; tier: string | null } | null) =>
+      quotaKey({ caller, input: { end_user: endUser && { issuer: 'https://auth.example.com', scopes: [], ...endUser } } } as unknown as Verdict)!;
+    const send = (quota: string | null) =>
+      host.request([[':method', 'POST'], [':path', '/v1/models/text-small:predict'], ...(quota === null ? [] : [['x-infergate-quota', quota] as [string, string]])]);
+    const remaining = (quota: string) => header(send(quota).responseHeaders, 'x-ratelimit-remaining');
+    const GATEWAY = 'spiffe://cluster.local/ns/gateway/sa/api-gateway';
+    // Free tier: burst 5 per tenant; acme spends its own, globex still has its whole budget.
+    const acmeFree = key(GATEWAY, { tenant: 'acme', tier: 'free' });
+    expect(acmeFree).toBe('tenant/free/acme');
+    expect([1, 2, 3, 4, 5].map(() => remaining(acmeFree))).toEqual(['4', '3', '2', '1', '0']);
+    expect(send(acmeFree).localReply?.status).toBe(429);
+    expect(remaining(key(GATEWAY, { tenant: 'globex', tier: 'free' }))).toBe('4');
+    // Premium tier (burst 100), the gateway's own traffic (its workload rule, 1000), and the default (100) for a tenant without a tier.
+    expect(remaining(key(GATEWAY, { tenant: 'acme', tier: 'premium' }))).toBe('99');
+    expect(remaining(key(GATEWAY, null))).toBe('999');
+    expect(remaining(key('spiffe://cluster.local/ns/batch/sa/scorer', null))).toBe('4');
+    expect(remaining(key(GATEWAY, { tenant: 'initech', tier: null }))).toBe('99');
+    // No quota key (ext_authz did not run): refused, unauthenticated: deny.
+    expect(send(null).localReply?.status).toBe(403);
   });
 
   it('the sidecars keep the filters\' counters (Istio drops stats outside its inclusion list)', () => {

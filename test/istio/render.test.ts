@@ -11,7 +11,7 @@ import { imageVersion, serverArgs, serverDeployment } from '../../istio/render/s
 import { accessLogTelemetries } from '../../istio/render/telemetry.js';
 import { serverDisruptionBudget, serverService } from '../../istio/render/server-service.js';
 import { wasmPlugins } from '../../istio/render/wasm-plugins.js';
-import { exampleInput, separateInput, variantInput } from './helpers/example.js';
+import { exampleInput, separateInput, variantInput, withoutTierQuotas } from './helpers/example.js';
 
 const d = () => exampleInput().deployment;
 
@@ -138,7 +138,7 @@ describe('filters', () => {
   });
 
   it('guard form: a pinned sha256, and a config holding only the checks configured', () => {
-    const x = variantInput((dd) => { dd.filters.guard.sha256 = 'c'.repeat(64); delete dd.filters.rateLimit; }).deployment;
+    const x = variantInput((dd) => { dd.filters.guard.sha256 = 'c'.repeat(64); delete dd.filters.rateLimit; }, withoutTierQuotas).deployment;
     const [p] = wasmPlugins(x, x.workloads[0]!).map((r) => r.spec as any);
     expect(p).toMatchObject({ url: 'oci://ghcr.io/infergate/guard:0.1.0', sha256: 'c'.repeat(64), pluginConfig: { payloadLimit: x.filters.payloadLimit!.config } });
     expect(p.pluginConfig).not.toHaveProperty('rateLimit');
@@ -187,11 +187,11 @@ describe('filters', () => {
 
   it('no filters configured: empty filter files, in either form', () => {
     for (const form of ['guard', 'separate']) {
-      const files = renderFiles(variantInput((dd) => { dd.filters = { form }; }));
+      const files = renderFiles(variantInput((dd) => { dd.filters = { form }; }, withoutTierQuotas));
       expect(files.find((f) => f.name === 'wasm-plugins.yaml')!.documents, form).toEqual([]);
       expect(files.find((f) => f.name === 'envoy-filters.yaml')!.documents, form).toEqual([]);
     }
-    const files = renderFiles(variantInput((dd) => { delete dd.filters; }));
+    const files = renderFiles(variantInput((dd) => { delete dd.filters; }, withoutTierQuotas));
     expect(files.find((f) => f.name === 'wasm-plugins.yaml')!.documents).toEqual([]);
   });
 });

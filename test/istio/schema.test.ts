@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { renderFiles } from '../../istio/render/render.js';
-import { exampleInput, separateInput, variantInput } from './helpers/example.js';
+import { exampleInput, separateInput, variantInput, withoutTierQuotas } from './helpers/example.js';
 import { SCHEMA_KINDS, schemaErrors } from './helpers/schemas.js';
 
 function kubernetesDocs(files: ReturnType<typeof renderFiles>): Array<{ apiVersion: string; kind: string; metadata: { name: string } }> {
@@ -24,7 +24,7 @@ const INPUTS = {
       d.filters.rateLimit.sha256 = 'a'.repeat(64);
       delete d.filters.payloadLimit.url;
     }),
-  'no filters': () => variantInput((d) => { delete d.filters; }),
+  'no filters': () => variantInput((d) => { delete d.filters; }, withoutTierQuotas),
 };
 
 describe('rendered resources against the real schemas', () => {
