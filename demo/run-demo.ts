@@ -9,7 +9,9 @@ const USAGE = `Usage: make demo [DEMO_ARGS="--keep-running | --json | --ephemera
 Starts, on 127.0.0.1: a sample model server, infergate-authz, and Envoy with
 mTLS, ext_authz and the rate and payload limits (wasm, the filters of
 demo/manifest.yaml's deployment section); then plays a scene as example
-workloads and prints what each got.
+workloads, the API gateway calling for a premium and a free tenant (tokens
+from the demo's own issuer, made in .demo/ on first run), and prints what
+each call got.
 
   --keep-running     leave everything running for manual curl; Ctrl-C stops it all
   --json             print the scene as JSON (for tests) instead of a table
@@ -60,11 +62,14 @@ async function main(): Promise<number> {
   }
   if (values['keep-running']) {
     const c = stack.pki.client('api-gateway');
+    const f = stack.tokens.files;
     process.stdout.write(
-      `\nEverything keeps running. Call a model as the API gateway:\n\n` +
+      `\nEverything keeps running. Call a model as the API gateway, for the premium tenant (acme):\n\n` +
         `  curl --cacert ${stack.pki.caCert} --cert ${c.cert} --key ${c.key} \\\n` +
+        `    -H "authorization: Bearer $(cat ${f.premium})" \\\n` +
         `    -H 'content-type: application/json' -d '{"instances":[[0.2,1.5]]}' \\\n` +
         `    https://localhost:${p.envoy}/v1/models/sentiment:predict\n\n` +
+        `Other end users: ${f.free} (globex, free tier: /v1/models/text-small:predict only), ${f.expired}\n` +
         `Other workloads: ${stack.pki.dir}/{web-frontend,batch-scorer,compromised,foreign-agent}.{crt,key}\n` +
         `Edit demo/manifest.yaml to change who may call what (applied within a second). Ctrl-C stops everything.\n`,
     );

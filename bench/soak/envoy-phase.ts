@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { LOCAL_MANIFEST } from '../../envoy/local-stack.js';
+import { SOAK_MANIFEST } from './request-mix.js';
 import { renderBootstrap } from '../../envoy/bootstrap.js';
 import { envoyBinary, startEnvoy } from '../../envoy/envoy-process.js';
 import { makePki } from '../../envoy/pki.js';
@@ -30,7 +30,7 @@ export function envoyPhase(ctx: PhaseContext): Promise<PhaseResult> {
     const pki = makePki(join(tmp, 'pki'), Object.fromEntries(HTTPS_CALLERS.map((c) => [c.who, c.id])));
     const echo = await startEcho();
     stops.push(() => stopEcho(echo.server));
-    const authz = await startServer(serverArgs(LOCAL_MANIFEST, decisionLog));
+    const authz = await startServer(serverArgs(SOAK_MANIFEST, decisionLog));
     stops.push(() => authz.stop());
     const envoy = await startEnvoy(renderBootstrap({
       listenerPort: 0,

@@ -1,11 +1,12 @@
 import { join } from 'node:path';
-import { LOCAL_MANIFEST, localFilterChain, localWasmFilters } from '../../envoy/local-stack.js';
+import { localFilterChain, localWasmFilters } from '../../envoy/local-stack.js';
+import { SOAK_MANIFEST } from './request-mix.js';
 import { REPO_ROOT as ROOT, requireFile } from '../../ext-authz/src/repo-root.js';
 import { defaultLimit, GREEDY, greedyLimit } from './request-mix.js';
 
 /** The demo manifest's guard chain, with budgets for this soak: one greedy caller, everyone else far below theirs. */
 export function guardFilters(rate: number): object[] {
-  const chain = localFilterChain(LOCAL_MANIFEST);
+  const chain = localFilterChain(SOAK_MANIFEST);
   for (const f of chain) {
     const cfg = f.config as { rateLimit?: Record<string, unknown> };
     if (cfg.rateLimit) {

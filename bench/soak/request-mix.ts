@@ -5,7 +5,11 @@
  * (demo/manifest.yaml rules) with the guard budgets that go with them.
  */
 
+import { REPO_ROOT } from '../../ext-authz/src/repo-root.js';
+
 export const HOST = 'model-serving.ml.svc.cluster.local';
+/** The Envoy phase's manifest: workload rules and guard budgets keyed on the caller (bench/soak/manifest.yaml). */
+export const SOAK_MANIFEST = `${REPO_ROOT}bench/soak/manifest.yaml`;
 export const HOT_MODELS = 10;
 
 /** One request of a plan: what to send and what a correct answer is. */

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mtlsRequest } from '../../demo/mtls-client.js';
+import { demoTokens, serverDir, type DemoTokens } from '../../demo/issuer.js';
 import { playScene } from '../../demo/scene.js';
+import { EXPECTED_DEMO_ROWS } from '../helpers/demo-rows.js';
 import { FIXED_PORTS, LOCAL_MANIFEST, WORKLOADS, localFilterChain } from '../../envoy/local-stack.js';
 import { RUN_AS } from '../../istio/render/names.js';
 import { makePki, type Pki } from '../helpers/pki.js';
@@ -65,6 +67,7 @@ describe('the compose stack in Docker (Dockerfile, envoy/docker-compose.yaml)', 
   let dir = '';
   let pki: Pki;
   let manifestDir = '';
+  let tokens: DemoTokens;
 
   beforeAll(async () => {
     const began = Date.now();
@@ -89,9 +92,12 @@ describe('the compose stack in Docker (Dockerfile, envoy/docker-compose.yaml)', 
     // The test's own manifest and PKI (the variables the compose file reads), so
     // it never edits the checkout's demo/manifest.yaml that other runs use.
     dir = mkdtempSync(join(tmpdir(), 'infergate-docker-'));
-    manifestDir = join(dir, 'manifest');
-    mkdirSync(manifestDir);
+    // The demo's issuer makes the tokens here on the host and the JWKS beside the manifest copy.
+    tokens = await demoTokens(dir);
+    manifestDir = serverDir(dir);
+    mkdirSync(manifestDir, { recursive: true });
     copyFileSync(LOCAL_MANIFEST, join(manifestDir, 'manifest.yaml'));
+    chmodSync(join(manifestDir, 'jwks.json'), 0o644);
     chmodSync(manifestDir, 0o755);
     chmodSync(join(manifestDir, 'manifest.yaml'), 0o644);
     pki = makePki(join(dir, 'pki'), WORKLOADS);
@@ -147,20 +153,8 @@ describe('the compose stack in Docker (Dockerfile, envoy/docker-compose.yaml)', 
   });
 
   it('plays the demo scene against the containers and every call gets its expected status and reason', async () => {
-    const rows = await playScene({ ports: FIXED_PORTS, pki });
-    expect(rows.map((x) => [x.caller, x.status, x.reason]), c!.logs()).toEqual([
-      ['api-gateway', 200, 'allowed'],
-      ['api-gateway', 200, 'allowed'],
-      ['web-frontend', 403, 'no_matching_rule'],
-      ['compromised', 403, 'quarantined'],
-      ['foreign-agent', 403, 'foreign_trust_domain'],
-      ['api-gateway', 403, 'invalid_path'],
-      ['api-gateway', 403, 'denied_by_rule'],
-      ['api-gateway', 403, 'invalid_path'],
-      ['api-gateway', 413, 'payload_too_large'],
-      ...Array.from({ length: 5 }, () => ['batch-scorer', 200, 'allowed']),
-      ...Array.from({ length: 3 }, () => ['batch-scorer', 429, 'rate_limited']),
-    ]);
+    const rows = await playScene({ ports: FIXED_PORTS, pki, tokens });
+    expect(rows.map((x) => [x.caller, x.user, x.status, x.reason]), c!.logs()).toEqual(EXPECTED_DEMO_ROWS);
     expect(rows.every((x) => x.ok)).toBe(true);
   });
 
@@ -216,7 +210,7 @@ describe('the compose stack in Docker (Dockerfile, envoy/docker-compose.yaml)', 
     // bind mount of the file itself would never show the container).
     const file = join(manifestDir, 'manifest.yaml');
     const doc = parse(readFileSync(file, 'utf8')) as { rules: Array<{ name: string; callers: string[] }> };
-    doc.rules.find((r) => r.name === 'gateway-predicts')!.callers.push(frontend);
+    doc.rules.find((r) => r.name === 'batch-scoring')!.callers.push(frontend);
     writeFileSync(`${file}.new`, stringify(doc));
     chmodSync(`${file}.new`, 0o644);
     renameSync(`${file}.new`, file);

@@ -30,6 +30,8 @@ export interface E2eOptions {
   /** Directory name prefix under the system temp dir. */
   readonly name: string;
   readonly manifest: string;
+  /** Files to write beside the manifest before the server starts (name → text), e.g. the JWKS it names. */
+  readonly files?: Record<string, string>;
   /** Client certificates to make: name → SPIFFE ID. */
   readonly clients: Record<string, string>;
   readonly httpFilters?: readonly object[];
@@ -46,6 +48,7 @@ export async function startE2eStack(o: E2eOptions): Promise<E2eStack> {
   const manifest = join(dir, 'manifest.yaml');
   const decisionLog = join(dir, 'decisions.log');
   const accessLog = join(dir, 'access.log');
+  for (const [name, text] of Object.entries(o.files ?? {})) writeFileSync(join(dir, name), text);
   writeFileSync(manifest, o.manifest);
   const pki = makePki(join(dir, 'pki'), o.clients);
   const h2 = o.upstream === 'h2c';

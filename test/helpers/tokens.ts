@@ -1,3 +1,4 @@
+import { renameSync, writeFileSync } from 'node:fs';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 
 /** A signing key of a test issuer, and its public JWK (with kid and alg) for a JWKS. */
@@ -23,4 +24,15 @@ export async function token(key: SigningKey, claims: JWTPayload & { iss: string;
   return new SignJWT({ iat: now, exp: now + 600, ...claims })
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...header })
     .sign(key.privateKey);
+}
+
+/** Replaces a JWKS file in one step (write, then rename), as a key rotation should, so the server never reads half of it. */
+export function writeJwks(path: string, ...keys: SigningKey[]): void {
+  writeFileSync(`${path}.tmp`, JSON.stringify(jwks(...keys)));
+  renameSync(`${path}.tmp`, path);
+}
+
+/** The header a delegate sends an end user's token in (the default tokenHeader). */
+export function bearer(t: string): { authorization: string } {
+  return { authorization: `Bearer ${t}` };
 }
