@@ -56,8 +56,8 @@ const CALL = 'envoy.service.auth.v3.Authorization/Check';
 /** A sampled W3C trace context, so the traced scenario exports a span for every check. */
 const SAMPLED_TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
-/** An allowed request under the example manifest (rule gateway-predicts). */
-function checkRequest(path: string, traced = false): object {
+/** An allowed request under the example manifest (rule gateway-predicts), optionally for an end user. */
+function checkRequest(path: string, traced = false, token: string | null = null): object {
   return {
     attributes: {
       source: { principal: 'spiffe://cluster.local/ns/gateway/sa/api-gateway' },
@@ -66,7 +66,7 @@ function checkRequest(path: string, traced = false): object {
           method: 'POST',
           path,
           host: 'model-serving.ml.svc.cluster.local',
-          headers: { ':path': path, ...(traced ? { traceparent: SAMPLED_TRACEPARENT } : {}) },
+          headers: { ':path': path, ...(traced ? { traceparent: SAMPLED_TRACEPARENT } : {}), ...(token !== null ? { authorization: `Bearer ${token}` } : {}) },
         },
       },
     },
@@ -85,6 +85,37 @@ interface Scenario {
   decisionLogFile?: boolean;
   /** Requests carry a sampled traceparent. */
   traced?: boolean;
+  /** Requests carry an end-user token: the same one every call, or a different one (a signature to verify) every call. */
+  tokens?: 'one' | 'distinct';
+}
+
+/** The end-user set-up the token scenarios share: a manifest with endUsers, its JWKS, and signed tokens. */
+interface TokenFixtures {
+  manifest: string;
+  one: string;
+  distinct: string[];
+}
+let tokenFixtures: TokenFixtures | null = null;
+/** More distinct tokens than the server's verified-token cache holds (10 000), cycled, so every call verifies. */
+const DISTINCT_TOKENS = 25_000;
+
+async function makeTokenFixtures(tmp: string): Promise<TokenFixtures> {
+  const { exportJWK, generateKeyPair, SignJWT } = await import('jose');
+  const { publicKey, privateKey } = await generateKeyPair('ES256');
+  const iss = 'https://auth.bench.local';
+  writeFileSync(join(tmp, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256' }] }));
+  const manifest = join(tmp, 'manifest-end-users.yaml');
+  writeFileSync(manifest, `${readFileSync(MANIFEST, 'utf8')}endUsers:
+  delegates: [spiffe://cluster.local/ns/gateway/sa/api-gateway]
+  claims: { tenant: org, tier: plan, scopes: scope }
+  issuers: [{ issuer: ${iss}, audiences: [bench], jwks: { file: jwks.json } }]
+`);
+  const exp = Math.floor(Date.now() / 1000) + 3600;
+  const sign = (sub: string) => new SignJWT({ iss, aud: 'bench', sub, org: 'acme', plan: 'premium', scope: 'predict', exp })
+    .setProtectedHeader({ alg: 'ES256', kid: 'bench' }).sign(privateKey);
+  const distinct: string[] = [];
+  for (let i = 0; i < DISTINCT_TOKENS; i++) distinct.push(await sign(`user-${i}`));
+  return { manifest, one: await sign('user-one'), distinct };
 }
 
 /** Where the traced scenario exports its spans: a local OTLP/HTTP sink that counts and discards them. */
@@ -100,6 +131,16 @@ const SCENARIOS: Scenario[] = [
     what: 'as "hit", with the decision log written to a file',
     decisionLogFile: true,
     flags: (tmp) => ['--decision-log', join(tmp, 'decisions.log')],
+  },
+  {
+    name: 'token-hit',
+    what: 'as "hit", for an end user: the same ES256 token every call (verified-token cache and decision cache answer)',
+    tokens: 'one',
+  },
+  {
+    name: 'token-verify',
+    what: `as "hit", for an end user: a different ES256 token every call (${DISTINCT_TOKENS} cycled), so every call verifies a signature; the decision cache answers`,
+    tokens: 'distinct',
   },
   {
     name: 'hit-traced',
@@ -191,7 +232,7 @@ interface Server {
 function startServer(s: Scenario, port: number, metricsPort: number, tmp: string, pin: boolean): Server {
   const args = s.baseline
     ? [BASELINE, '--listen', `127.0.0.1:${port}`]
-    : [CLI, '--listen', `127.0.0.1:${port}`, '--metrics', `127.0.0.1:${metricsPort}`, '--manifest', MANIFEST,
+    : [CLI, '--listen', `127.0.0.1:${port}`, '--metrics', `127.0.0.1:${metricsPort}`, '--manifest', s.tokens ? tokenFixtures!.manifest : MANIFEST,
        '--decision-log', 'off', '--log-level', 'warn', '--no-watch', ...(s.flags?.(tmp) ?? [])];
   const [cmd, argv] = pinned(0, pin, process.execPath, args);
   const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -212,7 +253,7 @@ async function stopServer(s: Server): Promise<void> {
 type CheckResult = { status?: { code?: number }; ok_response?: unknown; denied_response?: unknown };
 
 /** Sends one Check until the server answers (or 20 s pass); the answer must be an allow. */
-async function waitAllowed(port: number, path: string, server: Server): Promise<void> {
+async function waitAllowed(port: number, path: string, server: Server, token: string | null = null): Promise<void> {
   const Client = authorizationClient();
   const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as {
     Check(req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: CheckResult) => void): void;
@@ -223,7 +264,7 @@ async function waitAllowed(port: number, path: string, server: Server): Promise<
     for (;;) {
       if (server.child.exitCode !== null) throw new Error(`server exited with code ${server.child.exitCode}: ${server.stderr().trim()}`);
       const res = await new Promise<CheckResult | null>((resolve) => {
-        client.Check(checkRequest(path), { deadline: Date.now() + 1000 }, (err, r) => resolve(err ? null : r));
+        client.Check(checkRequest(path, false, token), { deadline: Date.now() + 1000 }, (err, r) => resolve(err ? null : r));
       });
       if (res !== null) {
         if (res.status?.code !== undefined && res.status.code !== 0) throw new Error(`probe Check was not allowed: ${JSON.stringify(res)}`);
@@ -418,7 +459,7 @@ async function startScenario(o: Opts, s: Scenario, tmp: string): Promise<Running
   const metricsPort = await freePort();
   const server = startServer(s, port, metricsPort, tmp, o.pin);
   try {
-    await waitAllowed(port, s.distinct ? '/v1/models/probe:predict' : FIXED_PATH, server);
+    await waitAllowed(port, s.distinct ? '/v1/models/probe:predict' : FIXED_PATH, server, s.tokens ? tokenFixtures!.one : null);
   } catch (err) {
     await stopServer(server);
     throw err;
@@ -430,7 +471,9 @@ function dataFile(s: Scenario, tmp: string, tag: string): string {
   const file = join(tmp, `${s.name}-${tag}.json`);
   // A phase-unique prefix so no phase can hit entries cached by an earlier one.
   const path = s.distinct ? `/v1/models/${tag}-{{.RequestNumber}}:predict` : FIXED_PATH;
-  writeFileSync(file, JSON.stringify(checkRequest(path, s.traced ?? false)));
+  // ghz sends the messages of an array in turn, one per call.
+  if (s.tokens === 'distinct') writeFileSync(file, JSON.stringify(tokenFixtures!.distinct.map((t) => checkRequest(path, false, t))));
+  else writeFileSync(file, JSON.stringify(checkRequest(path, s.traced ?? false, s.tokens === 'one' ? tokenFixtures!.one : null)));
   return file;
 }
 
@@ -626,6 +669,7 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'infergate-bench-'));
   const sink = await startOtlpSink();
   otlpSink = sink.url;
+  if (scenarios.some((s) => s.tokens)) tokenFixtures = await makeTokenFixtures(tmp);
   const running: Running[] = [];
   const results: Result[] = [];
   const runId = Date.now() % 1_000_000;
