@@ -105,9 +105,7 @@ tier_forbids if {
 
 tier_allows_route if {
 	tier := manifest.tiers[end_user.tier]
-	is_string(input.path)
-	some pattern in tier.paths
-	regex.match(pattern, input.path)
+	path_matches(tier.paths)
 }
 
 matches_callers(set) if set.exact[caller.id]
@@ -143,6 +141,53 @@ path_matches(paths) if paths == null
 
 path_matches(paths) if {
 	is_string(input.path)
-	some pattern in paths
-	regex.match(pattern, input.path)
+	some glob in paths
+	glob_matches(glob)
+}
+
+# Globs are compiled to segments (ext-authz/src/manifest.ts compileGlob): a
+# literal, or a prefix and suffix around one "*". No regular expression is
+# compiled per evaluation; only a segment with several "*" carries one.
+path_parts := split(input.path, "/")
+
+glob_matches(g) if {
+	is_string(g.regex)
+	regex.match(g.regex, input.path)
+}
+
+glob_matches(g) if {
+	g.regex == null
+	segment_count_matches(g)
+	every i, s in g.segments {
+		segment_matches(s, path_parts[i])
+	}
+}
+
+segment_count_matches(g) if {
+	g.below
+	count(path_parts) >= count(g.segments)
+}
+
+segment_count_matches(g) if {
+	not g.below
+	count(path_parts) == count(g.segments)
+}
+
+segment_count_matches(g) if {
+	not g.below
+	g.trailing_slash
+	count(path_parts) == count(g.segments) + 1
+	path_parts[count(path_parts) - 1] == ""
+}
+
+segment_matches(s, part) if {
+	is_string(s)
+	s == part
+}
+
+segment_matches(s, part) if {
+	is_object(s)
+	startswith(part, s.prefix)
+	endswith(part, s.suffix)
+	count(part) >= count(s.prefix) + count(s.suffix)
 }

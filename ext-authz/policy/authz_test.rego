@@ -14,12 +14,12 @@ manifest := {
 			"callers": {"exact": {"spiffe://cluster.local/ns/gateway/sa/api-gateway": true}, "prefixes": []},
 			"hosts": {"exact": {"model-serving.ml.svc.cluster.local": true}, "suffixes": [".models.internal"]},
 			"methods": {"POST": true},
-			"paths": ["^/v1/models/[^/]*:predict$"],
+			"paths": [{"segments": ["", "v1", "models", {"prefix": "", "suffix": ":predict"}], "below": false, "trailing_slash": false, "regex": null}],
 		},
 		{
 			"name": "no-admin", "action": "deny",
 			"callers": {"exact": {}, "prefixes": ["spiffe://cluster.local/"]},
-			"hosts": null, "methods": null, "paths": ["^/admin(?:/.*)?$"],
+			"hosts": null, "methods": null, "paths": [{"segments": ["", "admin"], "below": true, "trailing_slash": true, "regex": null}],
 		},
 		{
 			"name": "batch-anything", "action": "allow",
@@ -105,8 +105,8 @@ tenant_manifest := {
 	"trust_domains": {"cluster.local": true},
 	"quarantine": {"exact": {}, "prefixes": []},
 	"tiers": {
-		"free": {"paths": ["^/v1/models/text-small:predict$"], "rate_limit": null},
-		"premium": {"paths": ["^/v1/models/[^/]*:predict$", "^/v2/models/[^/]*/infer$"], "rate_limit": null},
+		"free": {"paths": [{"segments": ["", "v1", "models", "text-small:predict"], "below": false, "trailing_slash": false, "regex": null}], "rate_limit": null},
+		"premium": {"paths": [{"segments": ["", "v1", "models", {"prefix": "", "suffix": ":predict"}], "below": false, "trailing_slash": false, "regex": null}, {"segments": ["", "v2", "models", {"prefix": "", "suffix": ""}, "infer"], "below": false, "trailing_slash": false, "regex": null}], "rate_limit": null},
 	},
 	"rules": [
 		{
@@ -183,4 +183,49 @@ test_workload_traffic_is_not_tiered if {
 	d := authz.decision with data.access_manifest as tenant_manifest
 		with input as object.union(http(batch, "h", "POST", "/v2/models/image/infer"), {"end_user": null})
 	d == {"allowed": true, "code": "allowed", "rule": "batch-anything"}
+}
+
+# Compiled globs (ext-authz/src/manifest.ts compileGlob): literal segments, one "*" per segment, a trailing /**, and the regex fallback.
+glob(segments, below, trailing) := {"segments": segments, "below": below, "trailing_slash": trailing, "regex": null}
+
+glob_manifest(paths) := object.union(manifest, {"rules": [{
+	"name": "g", "action": "allow",
+	"callers": {"exact": {"spiffe://cluster.local/ns/gateway/sa/api-gateway": true}, "prefixes": []},
+	"hosts": null, "methods": null, "paths": paths,
+}]})
+
+glob_allows(paths, path) if {
+	d := authz.decision with data.access_manifest as glob_manifest(paths)
+		with input as http(gateway, "h", "GET", path)
+	d.allowed
+}
+
+test_a_star_matches_within_one_segment_only if {
+	g := [glob(["", "v1", {"prefix": "m-", "suffix": ":predict"}], false, false)]
+	glob_allows(g, "/v1/m-bert:predict")
+	glob_allows(g, "/v1/m-:predict")
+	not glob_allows(g, "/v1/m:predict")
+	not glob_allows(g, "/v1/m-a/b:predict")
+	not glob_allows(g, "/v1/m-bert:predict/")
+}
+
+test_a_trailing_double_star_matches_the_path_and_below if {
+	g := [glob(["", "admin"], true, false)]
+	glob_allows(g, "/admin")
+	glob_allows(g, "/admin/")
+	glob_allows(g, "/admin/users/1")
+	not glob_allows(g, "/administrator")
+	glob_allows([glob([""], true, false)], "/")
+}
+
+test_trailing_slash_is_matched_only_when_compiled_in if {
+	not glob_allows([glob(["", "weights"], false, false)], "/weights/")
+	glob_allows([glob(["", "weights"], false, true)], "/weights/")
+	glob_allows([glob(["", "weights"], false, true)], "/weights")
+}
+
+test_several_stars_in_a_segment_use_the_regex if {
+	g := [{"segments": [], "below": false, "trailing_slash": false, "regex": "^/v1/[^/]*-[^/]*$"}]
+	glob_allows(g, "/v1/a-b")
+	not glob_allows(g, "/v1/ab")
 }

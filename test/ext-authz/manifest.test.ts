@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { compileManifest, globToRegex, loadManifestFile, parseManifestText } from '../../ext-authz/src/manifest.js';
+import { compileGlob, compileManifest, globToRegex, loadManifestFile, parseManifestText } from '../../ext-authz/src/manifest.js';
 import { EXAMPLE_MANIFEST, ROOT } from '../helpers/paths.js';
 
 const ERRORS = `${ROOT}test/fixtures/manifests/errors/`;
@@ -85,7 +85,10 @@ describe('access manifest validation', () => {
       callers: { exact: { 'spiffe://cluster.local/ns/gateway/sa/api-gateway': true }, prefixes: [] },
       hosts: { exact: { 'model-serving.ml.svc.cluster.local': true }, suffixes: ['.models.internal'] },
       methods: { POST: true },
-      paths: ['^/v1/models/[^/]*:predict$', '^/v2/models/[^/]*/infer$'],
+      paths: [
+        { segments: ['', 'v1', 'models', { prefix: '', suffix: ':predict' }], below: false, trailing_slash: false, regex: null },
+        { segments: ['', 'v2', 'models', { prefix: '', suffix: '' }, 'infer'], below: false, trailing_slash: false, regex: null },
+      ],
       tenants: null,
       tiers: null,
       scopes: null,
@@ -130,6 +133,14 @@ describe('path globs', () => {
     expect(denies('/v1/models/*/weights', '/v1/models/llama/weights')).toBe(true);
     expect(denies('/v1/models/*/weights', '/v1/models/llama/weights/x')).toBe(false);
     expect(matches('/v1/models/*/weights', '/v1/models/llama/weights/')).toBe(false);
+  });
+
+  it('compiles globs into segments for the policy, with no regex unless a segment has several stars', () => {
+    expect(compileGlob('/admin/**')).toEqual({ segments: ['', 'admin'], below: true, trailing_slash: false, regex: null });
+    expect(compileGlob('/v1/models/*/weights', true)).toEqual({ segments: ['', 'v1', 'models', { prefix: '', suffix: '' }, 'weights'], below: false, trailing_slash: true, regex: null });
+    expect(compileGlob('/v1/models/', true).trailing_slash).toBe(false);
+    expect(compileGlob('/**')).toEqual({ segments: [''], below: true, trailing_slash: false, regex: null });
+    expect(compileGlob('/v1/*-*-v2:predict')).toEqual({ segments: [], below: false, trailing_slash: false, regex: '^/v1/[^/]*-[^/]*-v2:predict$' });
   });
 
   it('treats regex metacharacters in globs literally', () => {
