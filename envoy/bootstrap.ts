@@ -6,7 +6,9 @@ import { ACCESS_LOG_FIELDS } from '../ext-authz/src/access-log-fields.js';
  * tests: one mTLS listener that requires and verifies client certificates,
  * the ext_authz gRPC filter first (failure_mode_allow false: if the
  * authorizer is down, requests are denied), then any extra HTTP filters (the
- * proxy-wasm filters), then the router to one upstream.
+ * proxy-wasm filters), then, with global quotas, the ratelimit filters, then
+ * the router to one upstream. The global quotas' header filter goes before
+ * ext_authz, as INSERT_FIRST puts it in Istio.
  */
 
 export interface TlsFiles {
@@ -32,6 +34,22 @@ export interface BootstrapOptions {
   readonly routeTimeoutSeconds?: number;
   /** Where Envoy writes its JSON access log: a file, or `stdout` (in a container); none if absent. */
   readonly accessLogPath?: string;
+  /** Envoy's global rate limiting (istio/render/global-quotas.ts builds the parts); none if absent. */
+  readonly globalRateLimit?: GlobalRateLimit;
+}
+
+/** The cluster the ratelimit filters call (pass it to quotaFilters). */
+export const RATE_LIMIT_CLUSTER = 'infergate_ratelimit';
+
+export interface GlobalRateLimit {
+  /** The rate-limit service's gRPC address. */
+  readonly service: Address;
+  /** First in the chain (the x-ratelimit-* header filter). */
+  readonly firstFilters: readonly object[];
+  /** After httpFilters, before the router (the ratelimit filters, calling RATE_LIMIT_CLUSTER). */
+  readonly filters: readonly object[];
+  /** The route's rate_limits. */
+  readonly rateLimits: readonly object[];
 }
 
 const TYPE = {
@@ -108,13 +126,21 @@ export function extAuthzFilter(timeoutMs: number): object {
 }
 
 export function renderBootstrap(o: BootstrapOptions): string {
-  const httpFilters: object[] = [];
+  const rl = o.globalRateLimit;
+  const httpFilters: object[] = [...(rl?.firstFilters ?? [])];
   if (o.extAuthz !== null) httpFilters.push(extAuthzFilter(o.extAuthz.timeoutMs ?? 500));
   httpFilters.push(...(o.httpFilters ?? []));
+  httpFilters.push(...(rl?.filters ?? []));
   httpFilters.push({ name: 'envoy.filters.http.router', typed_config: { '@type': TYPE.router } });
 
   const clusters: object[] = [staticCluster('upstream', o.upstream, o.upstream.http2 ?? false, '2s')];
   if (o.extAuthz !== null) clusters.push(staticCluster('infergate_ext_authz', o.extAuthz, true, '0.25s'));
+  if (rl !== undefined) clusters.push(staticCluster(RATE_LIMIT_CLUSTER, rl.service, true, '0.25s'));
+  const route = {
+    cluster: 'upstream',
+    timeout: `${o.routeTimeoutSeconds ?? 30}s`,
+    ...(rl !== undefined && rl.rateLimits.length > 0 ? { rate_limits: structuredClone(rl.rateLimits) } : {}),
+  };
 
   const bootstrap = {
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: o.adminPort ?? 0 } } },
@@ -161,7 +187,7 @@ export function renderBootstrap(o: BootstrapOptions): string {
                         {
                           name: 'models',
                           domains: ['*'],
-                          routes: [{ match: { prefix: '/' }, route: { cluster: 'upstream', timeout: `${o.routeTimeoutSeconds ?? 30}s` } }],
+                          routes: [{ match: { prefix: '/' }, route }],
                         },
                       ],
                     },
@@ -176,5 +202,6 @@ export function renderBootstrap(o: BootstrapOptions): string {
       clusters,
     },
   };
-  return stringify(bootstrap, { lineWidth: 0 });
+  // YAML 1.1 quoting: Envoy's YAML parser reads a bare `no` or `on` (a tenant's name in a header matcher) as a boolean.
+  return stringify(bootstrap, { lineWidth: 0, version: '1.1' });
 }

@@ -43,6 +43,8 @@ const ManifestSchema = z.strictObject({
   // How to install infergate in a mesh (namespace, protected workloads, filter limits): read and
   // strictly validated by `infergate render`; the authorization server does not use it.
   deployment: z.record(z.string(), z.unknown()).optional(),
+  // Budgets for Envoy's global rate-limit service: read and validated by `infergate render` and the local stack, like deployment.
+  globalQuotas: z.record(z.string(), z.unknown()).optional(),
 });
 
 export type Manifest = z.infer<typeof ManifestSchema>;

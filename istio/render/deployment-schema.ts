@@ -62,13 +62,17 @@ const Resources = z.strictObject({
   memory: z.string().refine((s) => MEMORY.test(s), { message: 'bad memory quantity: use Ki, Mi or Gi, like "256Mi"' }),
 });
 
+const image = z.string().refine((s) => /^[a-z0-9][a-z0-9._\/:-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$/.test(s) && !s.endsWith(':latest'), {
+  message: 'bad image: pin a tag (not latest) or a sha256 digest',
+});
+// At least 2: the PodDisruptionBudget keeps one up, and with one replica it would block every node drain.
+const replicas = z.number().int().min(2).max(100);
+const ResourcePair = z.strictObject({ requests: Resources, limits: Resources });
+
 const Server = z.strictObject({
-  image: z.string().refine((s) => /^[a-z0-9][a-z0-9._\/:-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$/.test(s) && !s.endsWith(':latest'), {
-    message: 'bad image: pin a tag (not latest) or a sha256 digest',
-  }),
-  // At least 2: the PodDisruptionBudget keeps one up, and with one replica it would block every node drain.
-  replicas: z.number().int().min(2).max(100).optional(),
-  resources: z.strictObject({ requests: Resources, limits: Resources }).optional(),
+  image,
+  replicas: replicas.optional(),
+  resources: ResourcePair.optional(),
   /** Passes --dry-run: every request is allowed, would-be denials are logged and counted. */
   dryRun: z.boolean().optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).optional(),
@@ -194,6 +198,12 @@ export const DeploymentSchema = z
     provider: Provider.optional(),
     workloads: z.array(Workload).min(1),
     filters: Filters.optional(),
+    /** The global rate-limit service (envoyproxy/ratelimit), only with a globalQuotas section. */
+    rateLimitService: z
+      .strictObject({ image: image.optional(), replicas: replicas.optional(), resources: ResourcePair.optional(), logLevel: z.enum(['debug', 'info', 'warn', 'error']).optional() })
+      .optional(),
+    /** Its Redis: one replica, in memory only (a restart loses at most the current window). */
+    redis: z.strictObject({ image: image.optional(), resources: ResourcePair.optional() }).optional(),
   })
   .superRefine((d, ctx) => {
     const seen = new Map<string, number>();
@@ -249,13 +259,21 @@ export interface Deployment {
   server: {
     image: string;
     replicas: number;
-    resources: { requests: { cpu: string; memory: string }; limits: { cpu: string; memory: string } };
+    resources: ResourcesPair;
     dryRun: boolean;
     logLevel: string;
   };
   provider: { name: string; timeout: string; statusOnError: string | null };
   workloads: Workload[];
   filters: GuardFilters | SeparateFilters;
+  /** Defaults filled in whether or not the manifest has globalQuotas; rendered only if it has. */
+  rateLimitService: { image: string; replicas: number; resources: ResourcesPair; logLevel: string };
+  redis: { image: string; resources: ResourcesPair };
+}
+
+export interface ResourcesPair {
+  requests: { cpu: string; memory: string };
+  limits: { cpu: string; memory: string };
 }
 
 export const DEFAULTS = {
@@ -265,6 +283,12 @@ export const DEFAULTS = {
   timeout: '0.5s',
   moduleDir: '/var/local/lib/wasm-filters',
   form: 'guard',
+  // The envoyproxy/ratelimit commit scripts/versions.sh pins (its images are tagged with 8 hex digits of it),
+  // and the Redis release Debian ships, which the tests run.
+  rateLimitImage: 'docker.io/envoyproxy/ratelimit:3fb70258',
+  rateLimitResources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '1', memory: '256Mi' } },
+  redisImage: 'docker.io/library/redis:7.0.15-bookworm',
+  redisResources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '1', memory: '256Mi' } },
 } as const;
 
 /** Validates the `deployment` value of `file` and fills in defaults; errors are ManifestErrors. */
@@ -297,5 +321,12 @@ export function parseDeployment(value: unknown, file: string): Deployment {
     provider: { name: d.provider?.name ?? DEFAULTS.providerName, timeout: d.provider?.timeout ?? DEFAULTS.timeout, statusOnError: d.provider?.statusOnError ?? null },
     workloads: d.workloads,
     filters,
+    rateLimitService: {
+      image: d.rateLimitService?.image ?? DEFAULTS.rateLimitImage,
+      replicas: d.rateLimitService?.replicas ?? DEFAULTS.replicas,
+      resources: d.rateLimitService?.resources ?? structuredClone(DEFAULTS.rateLimitResources),
+      logLevel: d.rateLimitService?.logLevel ?? 'warn',
+    },
+    redis: { image: d.redis?.image ?? DEFAULTS.redisImage, resources: d.redis?.resources ?? structuredClone(DEFAULTS.redisResources) },
   };
 }

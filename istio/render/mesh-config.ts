@@ -1,5 +1,6 @@
 import { ACCESS_LOG_FIELDS } from '../../ext-authz/src/access-log-fields.js';
 import type { Deployment } from './deployment-schema.js';
+import { GLOBAL_QUOTA_STAT_PREFIXES } from './global-quotas.js';
 import { GRPC_PORT, type Resource, serverHost } from './names.js';
 
 /**
@@ -50,8 +51,10 @@ export function meshConfig(d: Deployment): Resource {
         pathNormalization: { normalization: 'MERGE_SLASHES' },
         defaultConfig: {
           // Istio sidecars drop stats outside a small default set; this keeps the
-          // filters' counters (wasmcustom.infergate.*) that the rate-limit alert reads.
-          proxyStatsMatcher: { inclusionRegexps: ['.*infergate\\.(payload_limit|rate_limit)\\..*'] },
+          // filters' counters (wasmcustom.infergate.*) that the rate-limit alert reads,
+          // and the global quotas' ratelimit filters' (cluster.<inbound>.ratelimit.<filter>.ok,
+          // over_limit, error, failure_mode_allowed).
+          proxyStatsMatcher: { inclusionRegexps: ['.*infergate\\.(payload_limit|rate_limit)\\..*', `.*\\.ratelimit\\.(${GLOBAL_QUOTA_STAT_PREFIXES.join('|')})\\..*`] },
         },
       },
     },

@@ -38,3 +38,32 @@ export function serverHost(d: Deployment): string {
 export function workloadResourceName(w: Workload, suffix = ''): string {
   return `infergate-${w.name}${suffix}`;
 }
+
+/** The global rate-limit service (envoyproxy/ratelimit) and its Redis, beside the server. */
+export const RATELIMIT_NAME = 'infergate-ratelimit';
+export const RATELIMIT_CONFIG_MAP = 'infergate-ratelimit-config';
+/** The service loads every *.yaml in its config directory; one domain per file. */
+export const RATELIMIT_CONFIG_KEY = 'infergate.yaml';
+/** envoyproxy/ratelimit's defaults: gRPC 8081, HTTP (healthcheck) 8080; Prometheus metrics on 9090. */
+export const RATELIMIT_GRPC_PORT = 8081;
+export const RATELIMIT_HTTP_PORT = 8080;
+export const RATELIMIT_METRICS_PORT = 9090;
+export const REDIS_NAME = 'infergate-redis';
+export const REDIS_PORT = 6379;
+/** uid/gid of the redis user in the official Redis image. */
+export const REDIS_RUN_AS = 999;
+export const RATELIMIT_SELECTOR = { 'app.kubernetes.io/name': 'infergate', 'app.kubernetes.io/component': 'ratelimit' } as const;
+export const REDIS_SELECTOR = { 'app.kubernetes.io/name': 'infergate', 'app.kubernetes.io/component': 'ratelimit-redis' } as const;
+
+export function rateLimitHost(d: Deployment): string {
+  return `${RATELIMIT_NAME}.${d.namespace}.svc.cluster.local`;
+}
+
+export function redisHost(d: Deployment): string {
+  return `${REDIS_NAME}.${d.namespace}.svc.cluster.local`;
+}
+
+/** The sidecar's cluster for the rate-limit Service, as Istio names every outbound service cluster. */
+export function rateLimitCluster(d: Deployment): string {
+  return `outbound|${RATELIMIT_GRPC_PORT}||${rateLimitHost(d)}`;
+}

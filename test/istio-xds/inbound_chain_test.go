@@ -8,14 +8,23 @@ package istioxds
 // access log carrying infergate's decision. A workload no manifest entry
 // selects must get none of it.
 //
+// With global quotas, the protected sidecar must also get the header filter
+// first, the ratelimit filters after infergate's filters and before the
+// router (deny budgets' filter failing closed on stage 0, allow budgets' on
+// stage 1, both calling the rate-limit Service), and the rendered rate limits
+// on every route of its inbound route configurations; the other sidecar none.
+//
 // The rendered directory and the filter form come from the environment
 // (test/istio/xds-generation.test.ts sets them):
 //   INFERGATE_RENDERED_DIR  the files `infergate render --out DIR` wrote
 //   INFERGATE_FILTER_FORM   wasmplugin | envoyfilter (which filter file to apply)
 //   INFERGATE_FILTERS       infergate's filters in the order they must run, by id
 //                           (guard, or rate-limit,payload-limit: istio/render/filter-chain.ts)
+//   INFERGATE_QUOTA_FILTERS the ratelimit filters in order, by name (empty: no global quotas)
+//   INFERGATE_RATE_LIMITS   the route rate limits render wrote, as JSON
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,8 +32,12 @@ import (
 	"testing"
 
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extauthz "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	ratelimit "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ratelimit/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
 	"istio.io/istio/pilot/pkg/config/kube/crd"
@@ -40,7 +53,38 @@ const (
 	routerFilter   = "envoy.filters.http.router"
 	// Istio names the cluster of a CUSTOM provider like any outbound service cluster.
 	infergateCluster = "outbound|9191||infergate-authz.infergate-system.svc.cluster.local"
+	// The global quotas' rate-limit Service, as the rendered ratelimit filters name it.
+	rateLimitCluster = "outbound|8081||infergate-ratelimit.infergate-system.svc.cluster.local"
+	headerFilter     = "infergate-ratelimit-headers"
+	quotaDomain      = "infergate"
 )
+
+// quotas is what the protected workload's sidecar must carry for the global quotas.
+type quotas struct {
+	filters    []string // ratelimit filter names, in order
+	rateLimits []*routev3.RateLimit
+}
+
+func (q quotas) enabled() bool { return len(q.filters) > 0 }
+
+func quotasFromEnv(t *testing.T) quotas {
+	var q quotas
+	if names := os.Getenv("INFERGATE_QUOTA_FILTERS"); names != "" {
+		q.filters = strings.Split(names, ",")
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal([]byte(env(t, "INFERGATE_RATE_LIMITS", "the rendered route rate limits as JSON ([] without global quotas)")), &raw); err != nil {
+		t.Fatalf("INFERGATE_RATE_LIMITS: %v", err)
+	}
+	for _, r := range raw {
+		rl := &routev3.RateLimit{}
+		if err := protojson.Unmarshal(r, rl); err != nil {
+			t.Fatalf("INFERGATE_RATE_LIMITS: not an Envoy RateLimit: %v", err)
+		}
+		q.rateLimits = append(q.rateLimits, rl)
+	}
+	return q
+}
 
 // Two workloads in the namespace the example manifest protects: one its
 // selector (app: model-serving) matches, one it does not.
@@ -278,7 +322,8 @@ func TestInboundHTTPFilterChain(t *testing.T) {
 
 	// Istio resources, as istiod would read them from the cluster.
 	var istio []string
-	for _, f := range []string{"authorization.yaml", filterFile, "telemetry.yaml"} {
+	q := quotasFromEnv(t)
+	for _, f := range []string{"authorization.yaml", filterFile, "telemetry.yaml", "global-quotas.yaml"} {
 		istio = append(istio, yamlDocuments(readRendered(t, dir, f))...)
 	}
 	configString := strings.Join(istio, "\n---\n")
@@ -295,8 +340,9 @@ func TestInboundHTTPFilterChain(t *testing.T) {
 	}
 
 	// Kubernetes objects: the rendered server install (its Service is the
-	// provider's target) and the two workloads.
-	kube := append(yamlDocuments(readRendered(t, dir, "ext-authz.yaml")), protected.kubernetesObjects(), unprotected.kubernetesObjects())
+	// provider's target), the rate-limit Service the ratelimit filters call, and the two workloads.
+	kube := append(yamlDocuments(readRendered(t, dir, "ext-authz.yaml")), yamlDocuments(readRendered(t, dir, "ratelimit.yaml"))...)
+	kube = append(kube, protected.kubernetesObjects(), unprotected.kubernetesObjects())
 
 	meshYAML := meshConfigOf(t, readRendered(t, dir, "mesh-config.yaml"))
 	meshConfig, err := mesh.ApplyMeshConfigDefaults(meshYAML)
@@ -317,8 +363,12 @@ func TestInboundHTTPFilterChain(t *testing.T) {
 		if xdstest.ExtractCluster(infergateCluster, s.Clusters(p)) == nil {
 			t.Errorf("the sidecar has no cluster %s (the rendered Service and the provider's service/port disagree)", infergateCluster)
 		}
+		if q.enabled() && xdstest.ExtractCluster(rateLimitCluster, s.Clusters(p)) == nil {
+			t.Errorf("the sidecar has no cluster %s (the rendered rate-limit Service and the ratelimit filters disagree)", rateLimitCluster)
+		}
 		for _, c := range inboundHTTPChains(t, s, p, protected) {
-			assertProtectedChain(t, c, order)
+			assertProtectedChain(t, c, order, q)
+			assertRouteRateLimits(t, c, q.rateLimits)
 			// The server decides from the caller's SPIFFE ID, which only an mTLS connection carries.
 			if !c.tls {
 				t.Errorf("%s: takes plaintext (the rendered PeerAuthentication asks for STRICT mTLS)", c.name)
@@ -333,6 +383,7 @@ func TestInboundHTTPFilterChain(t *testing.T) {
 		plaintext := false
 		for _, c := range inboundHTTPChains(t, s, sidecar(s, unprotected), unprotected) {
 			plaintext = plaintext || !c.tls
+			assertRouteRateLimits(t, c, nil)
 			if hasInfergateAccessLog(t, c) {
 				t.Errorf("%s: has infergate's access log", c.name)
 			}
@@ -352,12 +403,76 @@ func TestInboundHTTPFilterChain(t *testing.T) {
 	})
 }
 
-func assertProtectedChain(t *testing.T, c chain, order []string) {
+// assertRouteRateLimits: every route with a route action, in every virtual
+// host of the chain's inbound route configuration, carries exactly `want`.
+func assertRouteRateLimits(t *testing.T, c chain, want []*routev3.RateLimit) {
+	t.Helper()
+	rc := c.hcm.GetRouteConfig()
+	if rc == nil {
+		t.Errorf("%s: no inline route configuration (Istio's inbound routes changed shape)", c.name)
+		return
+	}
+	routes := 0
+	for _, vh := range rc.GetVirtualHosts() {
+		for _, r := range vh.GetRoutes() {
+			if r.GetRoute() == nil {
+				continue
+			}
+			routes++
+			got := r.GetRoute().GetRateLimits()
+			if len(got) != len(want) {
+				t.Errorf("%s: route %q of virtual host %q (route config %q) has %d rate limits, want %d", c.name, r.GetName(), vh.GetName(), rc.GetName(), len(got), len(want))
+				continue
+			}
+			for i := range want {
+				if !proto.Equal(got[i], want[i]) {
+					t.Errorf("%s: route %q rate_limits[%d] is %s, want %s", c.name, r.GetName(), i, protojson.Format(got[i]), protojson.Format(want[i]))
+				}
+			}
+		}
+	}
+	if routes == 0 {
+		t.Errorf("%s: route config %q has no route with a route action", c.name, rc.GetName())
+	}
+}
+
+func assertQuotaFilter(t *testing.T, c chain, i int, name string) {
+	t.Helper()
+	f := c.filters[i]
+	cfg := xdstest.UnmarshalAny[ratelimit.RateLimit](t, f.GetTypedConfig())
+	deny := strings.HasSuffix(name, "-deny")
+	wantStage := uint32(0)
+	if !deny {
+		wantStage = 1
+	}
+	if cfg.GetDomain() != quotaDomain || cfg.GetStage() != wantStage || cfg.GetFailureModeDeny() != deny {
+		t.Errorf("%s: ratelimit filter %s has domain %q stage %d failure_mode_deny %v, want %q %d %v", c.name, name, cfg.GetDomain(), cfg.GetStage(), cfg.GetFailureModeDeny(), quotaDomain, wantStage, deny)
+	}
+	if got := cfg.GetRateLimitService().GetGrpcService().GetEnvoyGrpc().GetClusterName(); got != rateLimitCluster {
+		t.Errorf("%s: ratelimit filter %s calls %q, want %s", c.name, name, got, rateLimitCluster)
+	}
+}
+
+func assertProtectedChain(t *testing.T, c chain, order []string, q quotas) {
 	t.Helper()
 	authz, router := -1, -1
 	var ours []int
+	quotaAt := map[string]int{}
+	header := -1
+	isQuota := map[string]bool{}
+	for _, n := range q.filters {
+		isQuota[n] = true
+	}
 	for i, f := range c.filters {
 		switch {
+		case isQuota[f.Name]:
+			if _, dup := quotaAt[f.Name]; dup {
+				t.Errorf("%s: ratelimit filter %s appears twice", c.name, f.Name)
+			}
+			quotaAt[f.Name] = i
+			assertQuotaFilter(t, c, i, f.Name)
+		case f.Name == headerFilter && q.enabled():
+			header = i
 		case f.Name == routerFilter:
 			router = i
 		case f.Name == extAuthzFilter:
@@ -403,6 +518,37 @@ func assertProtectedChain(t *testing.T, c chain, order []string) {
 		}
 		if router >= 0 && i > router {
 			t.Errorf("%s: misplaced: infergate filter %s (position %d) comes after the router (position %d), so it never runs: %v", c.name, names[i], i, router, names)
+		}
+	}
+	if !q.enabled() {
+		return
+	}
+	// The header filter sees each response last, after every limiter wrote its x-ratelimit-* headers.
+	if header != 0 {
+		t.Errorf("%s: misplaced: the header filter %s is at position %d, want 0 (first): %v", c.name, headerFilter, header, names)
+	}
+	prev := -1
+	for _, n := range q.filters {
+		i, ok := quotaAt[n]
+		if !ok {
+			t.Errorf("%s: no ratelimit filter %s: %v", c.name, n, names)
+			continue
+		}
+		if i < prev {
+			t.Errorf("%s: ratelimit filters out of order: %s at %d before the one at %d: %v", c.name, n, i, prev, names)
+		}
+		prev = i
+		// After the guard: it stays the cheap first line, so a caller over its burst costs no call to the service.
+		for _, o := range ours {
+			if i < o {
+				t.Errorf("%s: misplaced: ratelimit filter %s (position %d) runs before infergate's filter %s (position %d): %v", c.name, n, i, names[o], o, names)
+			}
+		}
+		if authz >= 0 && i < authz {
+			t.Errorf("%s: misplaced: ratelimit filter %s (position %d) runs before ext_authz (position %d), before the headers it reads are verified: %v", c.name, n, i, authz, names)
+		}
+		if router >= 0 && i > router {
+			t.Errorf("%s: misplaced: ratelimit filter %s (position %d) comes after the router: %v", c.name, n, i, names)
 		}
 	}
 }

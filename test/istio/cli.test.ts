@@ -48,7 +48,7 @@ describe('the built bin', () => {
     const out = join(tmp, 'out');
     const r = spawnSync(process.execPath, [bin(), 'render', '--manifest', EXAMPLE_INPUT, '--out', out], { encoding: 'utf8' });
     expect(r.status).toBe(0);
-    expect(r.stderr).toBe(`wrote 8 files to ${out}\n`);
+    expect(r.stderr).toBe(`wrote 11 files to ${out}\n`);
     for (const f of readdirSync(RENDERED_DIR)) expect(readFileSync(join(out, f), 'utf8'), f).toBe(readFileSync(join(RENDERED_DIR, f), 'utf8'));
   });
 
@@ -58,9 +58,13 @@ describe('the built bin', () => {
     const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind: string } | null).filter((d) => d !== null);
     expect(docs.map((d) => d.kind)).toEqual([
       'IstioOperator', 'Namespace', 'ServiceAccount', 'ConfigMap', 'Deployment', 'Service', 'PodDisruptionBudget',
+      // The global quotas' rate-limit service: Redis, then the service.
+      'ServiceAccount', 'Deployment', 'Service', 'ServiceAccount', 'ConfigMap', 'Deployment', 'Service', 'PodDisruptionBudget',
       'PeerAuthentication', 'PeerAuthentication', 'PeerAuthentication', 'AuthorizationPolicy', 'AuthorizationPolicy',
-      // One guard plugin per workload (the default filter form).
-      'WasmPlugin', 'WasmPlugin', 'Telemetry', 'Telemetry', 'PrometheusRule',
+      // Who may reach the rate-limit service and its Redis.
+      'AuthorizationPolicy', 'AuthorizationPolicy',
+      // One guard plugin per workload (the default filter form), then the global quotas per workload.
+      'WasmPlugin', 'WasmPlugin', 'EnvoyFilter', 'EnvoyFilter', 'Telemetry', 'Telemetry', 'PrometheusRule',
     ]);
   });
 

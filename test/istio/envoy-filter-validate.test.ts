@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { renderBootstrap } from '../../envoy/bootstrap.js';
+import { RATE_LIMIT_CLUSTER, renderBootstrap, type GlobalRateLimit } from '../../envoy/bootstrap.js';
 import { renderFiles } from '../../istio/render/render.js';
 import { validateEnvoyConfig } from '../helpers/envoy.js';
 import { makePki } from '../helpers/pki.js';
@@ -35,7 +35,7 @@ function patchValues(input: RenderInput = exampleInput()): Array<Record<string, 
   return values;
 }
 
-function bootstrap(httpFilters: object[]): string {
+function bootstrap(httpFilters: object[], globalRateLimit?: GlobalRateLimit): string {
   const pki = makePki(join(tmp, 'pki'), { gateway: 'spiffe://cluster.local/ns/gateway/sa/api-gateway' });
   return renderBootstrap({
     listenerPort: 0,
@@ -43,7 +43,24 @@ function bootstrap(httpFilters: object[]): string {
     extAuthz: { host: '127.0.0.1', port: 9191 },
     httpFilters,
     upstream: { host: '127.0.0.1', port: 8080 },
+    ...(globalRateLimit ? { globalRateLimit } : {}),
   });
+}
+
+/**
+ * The first workload's global-quotas EnvoyFilter as the sidecar would run it: the INSERT_FIRST
+ * header filter, the ratelimit filters (their Istio cluster name pointed at the bootstrap's
+ * cluster for the service) and the HTTP_ROUTE patch's rate limits on the route.
+ */
+function quotaPatches(input: RenderInput = exampleInput()): GlobalRateLimit {
+  const ef = (renderFiles(input).find((f) => f.name === 'global-quotas.yaml')!.documents as Array<{ spec: { configPatches: any[] } }>)[0]!;
+  const patches = structuredClone(ef.spec.configPatches);
+  const first = patches.filter((p) => p.patch.operation === 'INSERT_FIRST').map((p) => p.patch.value);
+  const filters = patches.filter((p) => p.patch.operation === 'INSERT_BEFORE').map((p) => p.patch.value);
+  for (const f of filters) f.typed_config.rate_limit_service.grpc_service.envoy_grpc.cluster_name = RATE_LIMIT_CLUSTER;
+  const rateLimits = patches.filter((p) => p.applyTo === 'HTTP_ROUTE').flatMap((p) => p.patch.value.route.rate_limits);
+  expect([first.length, filters.length, rateLimits.length]).toEqual([1, 2, 3]);
+  return { service: { host: '127.0.0.1', port: 8081 }, firstFilters: first, filters, rateLimits };
 }
 
 describe('EnvoyFilter patch values in the real Envoy', () => {
@@ -56,6 +73,21 @@ describe('EnvoyFilter patch values in the real Envoy', () => {
     const r = await validateEnvoyConfig(bootstrap(values));
     expect(r.output).not.toMatch(/error/i);
     expect(r.ok).toBe(true);
+  }, 60_000);
+
+  it('the global quotas\' patch values (header filter, ratelimit filters, route rate limits) pass envoy --mode validate with the guard', async () => {
+    const r = await validateEnvoyConfig(bootstrap(patchValues(), quotaPatches()));
+    expect(r.output).not.toMatch(/error/i);
+    expect(r.ok).toBe(true);
+  }, 60_000);
+
+  it('a misspelt field in a global-quota patch, or an unknown action, is rejected', async () => {
+    const misspelt = quotaPatches();
+    (misspelt.filters[0] as any).typed_config.failure_mode_dny = true;
+    expect((await validateEnvoyConfig(bootstrap(patchValues(), misspelt))).ok).toBe(false);
+    const action = quotaPatches();
+    (action.rateLimits[0] as any).actions[1] = { request_header: { header_name: 'x-infergate-tenant', descriptor_key: 'tenant' } };
+    expect((await validateEnvoyConfig(bootstrap(patchValues(), action))).ok).toBe(false);
   }, 60_000);
 
   it('a misspelt field in a patch value is rejected (the check can fail)', async () => {

@@ -63,9 +63,9 @@ function writeRendering(name: string, files: RenderedFile[]): string {
   return dir;
 }
 
-/** Kubernetes files of one install: everything but the other filter form and the plain Prometheus rule file. */
+/** Kubernetes files of one install: everything but the other filter form and the plain files (Prometheus rules, the rate-limit service's configuration). */
 function installSet(dir: string, form: FilterForm): string[] {
-  const skip = new Set(['alerts.rules.yaml', form === 'wasmplugin' ? 'envoy-filters.yaml' : 'wasm-plugins.yaml']);
+  const skip = new Set(['alerts.rules.yaml', 'ratelimit-config.yaml', form === 'wasmplugin' ? 'envoy-filters.yaml' : 'wasm-plugins.yaml']);
   return readdirSync(dir).filter((f) => f.endsWith('.yaml') && !skip.has(f)).map((f) => join(dir, f));
 }
 

@@ -46,6 +46,24 @@ const CASES: Array<[string, string[]]> = [
   ['wasm-plugin-fail-open.yaml', ['WasmPlugin ml/wasm-plugin-fail-open: failStrategy must be FAIL_CLOSE, got FAIL_OPEN']],
   ['wasm-plugin-client.yaml', ['WasmPlugin ml/wasm-plugin-client: match must be mode SERVER (inbound only)']],
   ['allow-with-principals.yaml', []],
+  // The global quotas' EnvoyFilters (istio/checks/global-quotas.ts).
+  ['quota-client-header.yaml', ['EnvoyFilter ml/quota-client-header: configPatches[1]: rate_limits[0].actions[1]: request_headers reads "x-tenant-id", which a client controls: use the x-infergate-* headers ext_authz sets']],
+  ['quota-unverified-actions.yaml', [
+    'EnvoyFilter ml/quota-unverified-actions: configPatches[1]: rate_limits[0].actions[0]: remote_address is not an action on what ext_authz verified (use generic_key, request_headers or header_value_match on x-infergate-* headers and :path)',
+    'EnvoyFilter ml/quota-unverified-actions: configPatches[1]: rate_limits[0].actions[1]: header_value_match reads "x-user-tier", which a client controls: match only x-infergate-* headers and :path',
+    'EnvoyFilter ml/quota-unverified-actions: configPatches[1]: rate_limits[0].actions[2]: request_headers skip_if_absent would put everyone without "x-infergate-caller" in one bucket',
+  ]],
+  ['quota-fail-open.yaml', ['EnvoyFilter ml/quota-fail-open: configPatches[0]: the stage-0 ratelimit filter holds the fail-closed budgets and must set failure_mode_deny: true']],
+  ['quota-filter-config.yaml', [
+    'EnvoyFilter ml/quota-filter-config: configPatches[0]: domain must be "infergate", the one the rate-limit service\'s configuration has, got "other"',
+    "EnvoyFilter ml/quota-filter-config: configPatches[0]: needs a timeout (Envoy's default, 20ms, fails calls under load)",
+    'EnvoyFilter ml/quota-filter-config: configPatches[0]: enable_x_ratelimit_headers must be DRAFT_VERSION_03, so 429s say the limit and when it resets',
+  ]],
+  ['quota-unknown-cluster.yaml', ['EnvoyFilter ml/quota-unknown-cluster: configPatches[0]: calls cluster "outbound|8081||ratelimit.infergate-system.svc.cluster.local", which is no rendered Service\'s port (outbound|<port>||<name>.<namespace>.svc.cluster.local)']],
+  ['quota-stage-without-filter.yaml', ['EnvoyFilter ml/quota-stage-without-filter: configPatches[1]: rate_limits[0]: stage 1 has no ratelimit filter in this EnvoyFilter, so its budget is never enforced']],
+  ['quota-route-replace.yaml', ['EnvoyFilter ml/quota-route-replace: configPatches[1]: an HTTP_ROUTE patch may only MERGE route.rate_limits, got MERGE {"route":{"cluster":"elsewhere","rate_limits":[{"stage":0,"actions":[{"generic_key":{"descriptor_key":"budget","descriptor_value":"b"}},{"request_headers":{"header_name":"x-infergate-tenant","descriptor_key":"tenant"}}]}]}}']],
+  ['quota-before-guard.yaml', ["EnvoyFilter ml/quota-before-guard: priority 10 must be above EnvoyFilter ml/guard's 10, or its ratelimit filters land before the guard"]],
+  ['header-filter-request-mutation.yaml', ['EnvoyFilter ml/header-filter-request-mutation: configPatches[0]: a header_mutation filter may go first only with response mutations alone: it would change requests before ext_authz']],
 ];
 
 describe('Istio rules the CRD schemas miss', () => {
@@ -78,8 +96,10 @@ describe('Istio rules the CRD schemas miss', () => {
     const files = renderFiles(input());
     const docs = files.filter((f) => f.kubernetes).flatMap((f) => f.documents);
     const mesh = files.find((f) => f.name === 'mesh-config.yaml')!.documents[0];
-    expect(docs.filter((d) => (d as { kind: string }).kind === 'AuthorizationPolicy')).toHaveLength(2);
-    expect(docs.filter((d) => (d as { kind: string }).kind === 'EnvoyFilter')).toHaveLength(2);
+    // Per workload a CUSTOM policy, and the ALLOW policies of the rate-limit service and Redis.
+    expect(docs.filter((d) => (d as { kind: string }).kind === 'AuthorizationPolicy')).toHaveLength(4);
+    // Per workload the guard's EnvoyFilter and the global quotas'.
+    expect(docs.filter((d) => (d as { kind: string }).kind === 'EnvoyFilter')).toHaveLength(4);
     expect(docs.filter((d) => (d as { kind: string }).kind === 'WasmPlugin')).toHaveLength(wasmPlugins);
     expect(meshRuleErrors(docs, mesh)).toEqual([]);
   });

@@ -215,9 +215,12 @@ describe('stdout stream', () => {
     const wasm = streamText(files, 'infergate.yaml', 'wasmplugin');
     const ef = streamText(files, 'infergate.yaml', 'envoyfilter');
     expect(wasm).toContain('kind: WasmPlugin');
-    expect(wasm).not.toContain('kind: EnvoyFilter');
-    expect(ef).toContain('kind: EnvoyFilter');
+    expect(wasm).not.toContain('name: infergate-model-serving-filters');
+    expect(ef).toContain('name: infergate-model-serving-filters');
     expect(ef).not.toContain('kind: WasmPlugin');
+    // The global quotas' EnvoyFilters go with either form.
+    for (const s of [wasm, ef]) expect(s).toContain('name: infergate-model-serving-global-quotas');
     expect(wasm).not.toContain('# Source: alerts.rules.yaml');
+    expect(wasm).not.toContain('# Source: ratelimit-config.yaml');
   });
 });

@@ -25,6 +25,24 @@ const INPUTS = {
       delete d.filters.payloadLimit.url;
     }),
   'no filters': () => variantInput((d) => { delete d.filters; }, withoutTierQuotas),
+  'global quotas, every option': () =>
+    variantInput(
+      (d) => {
+        d.rateLimitService = { image: 'registry.local/ratelimit@sha256:' + 'b'.repeat(64), replicas: 3, logLevel: 'debug', resources: { requests: { cpu: '50m', memory: '32Mi' }, limits: { cpu: '500m', memory: '128Mi' } } };
+        d.redis = { image: 'registry.local/redis:7.2', resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '500m', memory: '1Gi' } } };
+      },
+      (m) => {
+        m.globalQuotas = {
+          failureMode: 'allow',
+          timeout: '1s',
+          budgets: [
+            { name: 'per-caller', per: 'caller', callers: ['spiffe://cluster.local/ns/batch/*'], limit: { requests: 10, unit: 'second' } },
+            { name: 'per-tier', per: 'tier', tiers: ['free', 'premium'], tenants: ['acme'], limit: { requests: 10, unit: 'day' }, failureMode: 'deny' },
+          ],
+        };
+      },
+    ),
+  'no global quotas': () => variantInput(() => {}, (m) => { delete m.globalQuotas; }),
 };
 
 describe('rendered resources against the real schemas', () => {

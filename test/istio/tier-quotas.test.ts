@@ -63,9 +63,11 @@ describe('tier quotas in the rendered rate limit', () => {
   });
 
   it('leaves the rules as written without tier quotas', () => {
-    const d = variantInput(() => {}, (m) => { delete m.tiers; delete m.rules[0].tiers; }).deployment;
+    // The example's free-tier global budget names a tier too.
+    const noTiers = (m: Record<string, any>) => { delete m.tiers; delete m.rules[0].tiers; delete m.globalQuotas.budgets[0].tiers; };
+    const d = variantInput(() => {}, noTiers).deployment;
     expect(d.filters.rateLimit!.config.callers).toEqual(OPERATOR_RULES);
-    const noRules = variantInput((x) => { delete x.filters.rateLimit.config.callers; }, (m) => { delete m.tiers; delete m.rules[0].tiers; }).deployment;
+    const noRules = variantInput((x) => { delete x.filters.rateLimit.config.callers; }, noTiers).deployment;
     expect(noRules.filters.rateLimit!.config).not.toHaveProperty('callers');
   });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { filterChain } from '../../istio/render/filter-chain.js';
+import { QUOTA_FILTER, quotaModes, quotaRateLimits } from '../../istio/render/global-quotas.js';
 import type { RenderInput } from '../../istio/render/load-input.js';
 import { fileText, renderFiles, type FilterForm, type RenderedFile } from '../../istio/render/render.js';
 import { ROOT } from '../helpers/paths.js';
@@ -17,8 +18,10 @@ import { exampleInput, separateInput } from './helpers/example.js';
  * the manifest protects: Istio's CUSTOM ext_authz filter calling the
  * infergate Service (outbound|9191||infergate-authz...), fail closed, then
  * infergate's filters in chain order, before the router; STRICT mTLS; the
- * infergate access log. For a workload it does not select: none of that.
- * Both filter forms, guard and separate filters.
+ * infergate access log; with global quotas, the header filter first, the
+ * ratelimit filters after infergate's filters and before the router, and the
+ * rendered rate limits on every inbound route. For a workload it does not
+ * select: none of that. Both filter forms, guard and separate filters.
  */
 
 const XDS_DIR = `${ROOT}test/istio-xds`;
@@ -60,6 +63,8 @@ function xdsTest(dir: string, form: FilterForm, input: RenderInput): { status: n
       INFERGATE_RENDERED_DIR: dir,
       INFERGATE_FILTER_FORM: form,
       INFERGATE_FILTERS: filterChain(input.deployment).map((f) => f.id).join(','),
+      INFERGATE_QUOTA_FILTERS: input.globalQuotas === null ? '' : quotaModes(input.globalQuotas).map((m) => QUOTA_FILTER[m]).join(','),
+      INFERGATE_RATE_LIMITS: JSON.stringify(input.globalQuotas === null ? [] : quotaRateLimits(input.globalQuotas)),
     },
   });
   // Istio's harness logs errors it ignores (missing Gateway API CRD annotations); keep the test's own lines.
@@ -105,7 +110,30 @@ describe("Istio's xDS generation on the rendered resources", () => {
     });
     const r = xdsTest(dir, 'envoyfilter', input);
     expect(r.status, r.output).not.toBe(0);
-    expect(r.output).toMatch(/misplaced: infergate filter infergate-guard \(position 0\) runs before ext_authz \(position \d+\)/);
+    // Position 1: the global quotas' header filter is INSERT_FIRST too, and applied later.
+    expect(r.output).toMatch(/misplaced: infergate filter infergate-guard \(position 1\) runs before ext_authz \(position \d+\)/);
+  }, BUILD_TIMEOUT);
+
+  it('fails, for the placement, when the global quotas\' EnvoyFilter is applied before the guard\'s, so its ratelimit filters run first', () => {
+    const input = exampleInput();
+    const dir = rendering('broken-quota-priority', input, (files) => {
+      for (const ef of docs(files, 'global-quotas.yaml')) ef.spec.priority = 5;
+    });
+    const r = xdsTest(dir, 'envoyfilter', input);
+    expect(r.status, r.output).not.toBe(0);
+    expect(r.output).toMatch(/misplaced: ratelimit filter infergate-global-quotas-deny \(position \d+\) runs before infergate's filter infergate-guard/);
+  }, BUILD_TIMEOUT);
+
+  it('fails when the route rate limits miss the inbound routes (a port the routes do not have)', () => {
+    const input = exampleInput();
+    const dir = rendering('broken-quota-routes', input, (files) => {
+      for (const ef of docs(files, 'global-quotas.yaml')) {
+        for (const p of ef.spec.configPatches) if (p.applyTo === 'HTTP_ROUTE') p.match.routeConfiguration.portNumber = 9999;
+      }
+    });
+    const r = xdsTest(dir, 'wasmplugin', input);
+    expect(r.status, r.output).not.toBe(0);
+    expect(r.output).toMatch(/model-serving chain .*: route "default" of virtual host "inbound\|http\|\d+" \(route config "inbound\|8080\|\|"\) has 0 rate limits, want 3/);
   }, BUILD_TIMEOUT);
 
   // In this Istio a WasmPlugin lands after CUSTOM ext_authz in every phase (even AUTHN), so the
