@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Metrics } from './metrics.js';
 
 export interface AdminServer {
   readonly port: number;
@@ -10,9 +9,11 @@ export interface AdminServer {
 /**
  * /metrics (Prometheus), /healthz (the process answers) and /readyz (a
  * policy is in force and gRPC is bound), on a port of their own so scraping
- * and probes never queue behind authorization traffic.
+ * and probes never queue behind authorization traffic. `metrics` renders
+ * the exposition text: one registry's, or (with --workers) every worker's
+ * aggregated by the primary.
  */
-export function startAdminServer(hostPort: string, metrics: Metrics, ready: () => boolean): Promise<AdminServer> {
+export function startAdminServer(hostPort: string, metrics: () => Promise<string>, contentType: string, ready: () => boolean): Promise<AdminServer> {
   const colon = hostPort.lastIndexOf(':');
   const host = hostPort.slice(0, colon).replace(/^\[|\]$/g, '');
   const port = Number(hostPort.slice(colon + 1));
@@ -23,8 +24,8 @@ export function startAdminServer(hostPort: string, metrics: Metrics, ready: () =
       return;
     }
     if (path === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+      metrics().then(
+        (text) => res.writeHead(200, { 'content-type': contentType }).end(text),
         (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
       );
       return;

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { availableCpus } from './cpu-count.js';
 import { REPO_ROOT } from './repo-root.js';
 import { DEFAULTS, type ServerOptions } from './server.js';
 import type { TracingOptions } from './tracing.js';
@@ -28,6 +29,9 @@ Options:
                          off by default
   --trace-ratio R        share of checks without a sampled traceparent that start a trace
                          (0 to 1, default 0: follow the mesh's sampling only)
+  --workers N            evaluation processes behind the one --listen/--socket address, with one
+                         decision log and one /metrics (default: the CPUs this process may use,
+                         after affinity and a cgroup CPU quota; here ${availableCpus().cpus}); 1 runs a single process
   --check                load and validate manifest and bundle, print the revision, exit
   -h, --help             this text
 `;
@@ -93,6 +97,7 @@ export function parseCliArgs(argv: string[]): Parsed {
         'no-watch': { type: 'boolean' },
         'otlp-endpoint': { type: 'string' },
         'trace-ratio': { type: 'string' },
+        workers: { type: 'string' },
         check: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -127,6 +132,15 @@ export function parseCliArgs(argv: string[]): Parsed {
       logLevel,
       watch: !(values['no-watch'] ?? false),
       tracing,
+      workers: values.workers === undefined ? availableCpus().cpus : workerCount(values.workers),
     },
   };
+}
+
+/** More processes than this is a typo, not a machine. */
+export const MAX_WORKERS = 256;
+
+function workerCount(v: string): number {
+  if (!/^[0-9]+$/.test(v) || Number(v) < 1 || Number(v) > MAX_WORKERS) throw new UsageError(`--workers: expected a whole number from 1 to ${MAX_WORKERS}, got "${v}"`);
+  return Number(v);
 }

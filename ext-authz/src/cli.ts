@@ -5,6 +5,7 @@ import { readBundle } from './policy-bundle.js';
 import { PolicyEngine } from './policy-engine.js';
 import { USAGE, UsageError, parseCliArgs } from './cli-args.js';
 import { AuthzServer } from './server.js';
+import { ClusterPrimary } from './workers/primary.js';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`infergate-authz: ${message}\n`);
@@ -31,7 +32,8 @@ async function main(): Promise<void> {
     process.stdout.write('ok\n');
     return;
   }
-  const server = await AuthzServer.start(opts);
+  // One process, exactly as before --workers existed, unless more are asked for (or the machine has more CPUs).
+  const server = (opts.workers ?? 1) > 1 ? await ClusterPrimary.start(opts) : await AuthzServer.start(opts);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

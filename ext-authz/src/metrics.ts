@@ -1,6 +1,25 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
+ * Which process's share of the metrics a registry holds. One process
+ * (`single`) has all of them. With --workers, a `worker` has the check
+ * metrics (summed over workers at scrape time) and the `primary` the policy
+ * metrics (it alone validates and reloads, so a reload counts once); both
+ * have the process metrics (summed: the server's total CPU and memory).
+ */
+export type MetricsRole = 'single' | 'primary' | 'worker';
+
+const CHECKS = ['infergate_decisions_total', 'infergate_check_duration_seconds', 'infergate_decision_cache_hits_total', 'infergate_decision_cache_misses_total', 'infergate_decision_cache_entries'];
+const POLICY = ['infergate_policy_revision_info', 'infergate_policy_reloads_total', 'infergate_policy_reload_errors_total', 'infergate_policy_last_reload_success'];
+const PRIMARY = ['infergate_workers_serving', 'infergate_worker_restarts_total', 'infergate_policy_swap_window_seconds'];
+const WORKER = ['infergate_worker_checks_total'];
+const ROLES: Record<MetricsRole, { drop: readonly string[] }> = {
+  single: { drop: [...PRIMARY, ...WORKER] },
+  primary: { drop: [...CHECKS, ...WORKER] },
+  worker: { drop: [...POLICY, ...PRIMARY] },
+};
+
+/**
  * The server's Prometheus metrics, on a registry of their own so several
  * servers (tests, benchmarks) can live in one process. Labels are reason
  * codes from errors.ts, so cardinality is bounded by the policy.
@@ -54,7 +73,31 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor() {
+  /** Checks answered by each worker (label: its slot, 1 to N), so the spread over workers shows. */
+  readonly workerChecks = new Counter({
+    name: 'infergate_worker_checks_total',
+    help: 'Checks answered, by worker (--workers above 1 only)',
+    labelNames: ['worker'] as const,
+    registers: [this.registry],
+  });
+  readonly workersServing = new Gauge({
+    name: 'infergate_workers_serving',
+    help: 'Workers serving, out of --workers (--workers above 1 only)',
+    registers: [this.registry],
+  });
+  readonly workerRestarts = new Counter({
+    name: 'infergate_worker_restarts_total',
+    help: 'Workers that exited unexpectedly and were replaced (--workers above 1 only)',
+    registers: [this.registry],
+  });
+  readonly swapWindow = new Gauge({
+    name: 'infergate_policy_swap_window_seconds',
+    help: 'For the last reload, how long some workers decided by the old revision after the switch-over time (0: all switched on time; --workers above 1 only)',
+    registers: [this.registry],
+  });
+
+  constructor(role: MetricsRole = 'single') {
+    for (const name of ROLES[role].drop) this.registry.removeSingleMetric(name);
     collectDefaultMetrics({ register: this.registry, prefix: 'infergate_' });
   }
 

@@ -23,6 +23,33 @@ export interface PolicyStoreOptions {
   readonly onSwap: (policy: ActivePolicy) => void;
   /** Fallback poll for file systems where fs.watch misses changes (some volume mounts). */
   readonly pollMs?: number;
+  /**
+   * Where remote JWKS keys come from (default: fetched here). A store that
+   * only validates (the primary of --workers) passes one that never fetches.
+   */
+  readonly remoteKeys?: RemoteKeySets;
+  /**
+   * Puts a validated change in force elsewhere before it is in force here
+   * (the primary of --workers: every worker loads it, then all swap). A
+   * throw rejects the change like a bad file; the returned fields go into
+   * the "policy in force" log line.
+   */
+  readonly distribute?: (content: PolicyContent) => Promise<Record<string, unknown>>;
+}
+
+/**
+ * Everything a policy revision is built from, as read: enough for another
+ * process to build the very same policy without reading the files again.
+ */
+export interface PolicyContent {
+  readonly bundlePath: string;
+  readonly bundle: Uint8Array;
+  readonly manifestPath: string | null;
+  readonly manifest: { readonly file: string; readonly text: string } | null;
+  /** JWKS files the manifest names: absolute path → text. */
+  readonly jwks: ReadonlyArray<readonly [string, string]>;
+  /** sha256 over all of it; the revision is its first 12 hex digits. */
+  readonly hash: string;
 }
 
 /** A JWKS file the manifest names; a read failure says which manifest named it. */
@@ -34,7 +61,8 @@ function readJwksFile(manifestFile: string, path: string): string {
   }
 }
 
-class LoadError extends Error {
+/** A change that cannot be put in force, and which of the two inputs is to blame. */
+export class LoadError extends Error {
   constructor(readonly source: 'manifest' | 'bundle', message: string) {
     super(message);
   }
@@ -49,6 +77,7 @@ class LoadError extends Error {
  */
 export class PolicyStore {
   private active: ActivePolicy | null = null;
+  private activeContent: PolicyContent | null = null;
   private contentHash: string | null = null;
   /** The content of the last change that was rejected, so it is not judged again. */
   private rejectedHash: string | null = null;
@@ -64,12 +93,17 @@ export class PolicyStore {
 
   constructor(private readonly opts: PolicyStoreOptions) {
     // A remote JWKS that changed invalidates every token verified with the old keys.
-    this.remoteKeys = new RemoteKeySets(opts.log, () => this.active?.endUsers?.verifier.clear());
+    this.remoteKeys = opts.remoteKeys ?? new RemoteKeySets(opts.log, () => this.active?.endUsers?.verifier.clear());
   }
 
   readonly current = (): ActivePolicy | null => this.active;
 
-  private async build(): Promise<{ policy: ActivePolicy; hash: string } | null> {
+  /** What the policy in force was built from. */
+  get content(): PolicyContent | null {
+    return this.activeContent;
+  }
+
+  private async build(): Promise<{ policy: ActivePolicy; content: PolicyContent } | null> {
     const { bundlePath, manifestPath } = this.opts;
     let bytes: Buffer;
     let manifest: { file: string; text: string } | null = null;
@@ -111,67 +145,38 @@ export class PolicyStore {
       return null;
     }
     if (hash === this.rejectedHash) return null;
+    const content: PolicyContent = { bundlePath, bundle: bytes, manifestPath, manifest, jwks: [...jwks], hash };
     try {
       if (problem !== null) throw new LoadError('manifest', errorMessage(problem));
-      const policy = await this.compile(bytes, data, jwks, hash);
+      const policy = await compilePolicy(content, data, this.remoteKeys);
       this.extraFiles = [...jwks.keys()];
-      return { policy, hash };
+      return { policy, content };
     } catch (err) {
       this.rejectedHash = hash;
       throw err;
     }
   }
 
-  private async compile(bytes: Buffer, manifest: PolicyData | null, jwks: ReadonlyMap<string, string>, hash: string): Promise<ActivePolicy> {
-    const file = basename(this.opts.bundlePath);
-    let bundle;
-    try {
-      bundle = await parseBundle(bytes, file);
-    } catch (err) {
-      throw new LoadError('bundle', errorMessage(err));
-    }
-    let data: Record<string, unknown> = bundle.data;
-    let paths: PathOptions = STRICT_PATHS;
-    let endUsers: EndUsers | null = null;
-    if (manifest !== null) {
-      data = { ...bundle.data, access_manifest: manifest };
-      paths = Object.freeze({ allowSemicolons: manifest.request_paths.allow_semicolons });
-      if (manifest.end_users !== null) {
-        try {
-          endUsers = await buildEndUsers(manifest.end_users, dirname(this.opts.manifestPath!), jwks, this.remoteKeys);
-        } catch (err) {
-          throw new LoadError('manifest', `${basename(this.opts.manifestPath!)}: ${errorMessage(err)}`);
-        }
-      }
-    }
-    let engine: PolicyEngine;
-    try {
-      engine = await PolicyEngine.create(bundle, data);
-    } catch (err) {
-      throw new LoadError('bundle', `${file}: ${errorMessage(err)}`);
-    }
-    return { engine, revision: hash.slice(0, 12), paths, endUsers };
-  }
-
   /** Initial load: throws if the policy cannot be loaded, so the server never starts without one. */
   async load(): Promise<ActivePolicy> {
     const built = await this.build();
     if (built === null) return this.active!;
-    this.swap(built.policy, built.hash);
+    this.swap(built.policy, built.content, {});
     return built.policy;
   }
 
-  private swap(policy: ActivePolicy, hash: string): void {
+  private swap(policy: ActivePolicy, content: PolicyContent, extra: Record<string, unknown>): void {
     const previous = this.active?.revision ?? null;
     this.active = policy;
-    this.contentHash = hash;
+    this.activeContent = content;
+    this.contentHash = content.hash;
     const m = this.opts.metrics;
     m.reloads.inc({ result: 'success' });
     m.lastReloadOk.set(1);
     m.setRevision(policy.revision);
     this.opts.onSwap(policy);
     this.remoteKeys.retain(policy.endUsers?.config ?? null);
-    this.opts.log.info({ revision: policy.revision, previous }, 'policy in force');
+    this.opts.log.info({ revision: policy.revision, previous, ...extra }, 'policy in force');
   }
 
   /** Re-reads both files; returns whether a new policy is in force. Never throws. */
@@ -187,7 +192,17 @@ export class PolicyStore {
         try {
           const built = await this.build();
           if (built !== null) {
-            this.swap(built.policy, built.hash);
+            let extra: Record<string, unknown> = {};
+            if (this.opts.distribute) {
+              try {
+                extra = await this.opts.distribute(built.content);
+              } catch (err) {
+                // Judged once, like a bad file: the watch and the poll both see the change.
+                this.rejectedHash = built.content.hash;
+                throw err;
+              }
+            }
+            this.swap(built.policy, built.content, extra);
             swapped = true;
           }
         } catch (err) {
@@ -279,4 +294,47 @@ export class PolicyStore {
     this.debounce = null;
     this.remoteKeys.close();
   }
+}
+
+/**
+ * Builds the policy `content` describes. `manifest` is its manifest already
+ * parsed (the store parsed it to find the JWKS files), or undefined to parse
+ * it here (a worker building what the primary validated).
+ */
+export async function compilePolicy(content: PolicyContent, manifest: PolicyData | null | undefined, remoteKeys: RemoteKeySets): Promise<ActivePolicy> {
+  const file = basename(content.bundlePath);
+  if (manifest === undefined) {
+    try {
+      manifest = content.manifest !== null ? parseManifestText(content.manifest.text, content.manifest.file) : null;
+    } catch (err) {
+      throw new LoadError('manifest', errorMessage(err));
+    }
+  }
+  let bundle;
+  try {
+    bundle = await parseBundle(Buffer.from(content.bundle.buffer, content.bundle.byteOffset, content.bundle.byteLength), file);
+  } catch (err) {
+    throw new LoadError('bundle', errorMessage(err));
+  }
+  let data: Record<string, unknown> = bundle.data;
+  let paths: PathOptions = STRICT_PATHS;
+  let endUsers: EndUsers | null = null;
+  if (manifest !== null) {
+    data = { ...bundle.data, access_manifest: manifest };
+    paths = Object.freeze({ allowSemicolons: manifest.request_paths.allow_semicolons });
+    if (manifest.end_users !== null) {
+      try {
+        endUsers = await buildEndUsers(manifest.end_users, dirname(content.manifestPath!), new Map(content.jwks), remoteKeys);
+      } catch (err) {
+        throw new LoadError('manifest', `${basename(content.manifestPath!)}: ${errorMessage(err)}`);
+      }
+    }
+  }
+  let engine: PolicyEngine;
+  try {
+    engine = await PolicyEngine.create(bundle, data);
+  } catch (err) {
+    throw new LoadError('bundle', `${file}: ${errorMessage(err)}`);
+  }
+  return { engine, revision: content.hash.slice(0, 12), paths, endUsers };
 }

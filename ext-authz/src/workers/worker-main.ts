@@ -1,0 +1,4 @@
+// The entry point of each --workers process (node:cluster runs this file).
+import { runWorker } from './worker.js';
+
+runWorker();
