@@ -7,6 +7,9 @@
 #   bash bench/run.sh                       # about 3 minutes on 2 cores
 #   bash bench/run.sh --markdown out.md     # also write the tables as markdown
 #   bash bench/run.sh --only baseline,hit --duration 5
+#   OPA_ENVOY=/path/to/opa-envoy-plugin bash bench/run.sh --pin both
+#                                           # also OPA-Envoy, pinned and not
+#                                           # (make bench OPA_ENVOY=... too)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$ROOT/.tools/bin:$PATH"
@@ -41,7 +44,11 @@ echo "==> ext-authz: where a check's time goes, in-process (bench/authz-pipeline
 node dist/bench/authz-pipeline.js
 
 echo "==> ext-authz: Authorization/Check with ghz (bench/authz-bench.ts)"
-node dist/bench/authz-bench.js --ghz "$GHZ" "$@"
+# OPA_ENVOY: an opa-envoy-plugin binary of your own (without it the benchmark
+# leaves the OPA-Envoy rows out and says where a binary comes from).
+OPA_ENVOY_ARGS=()
+if [[ -n "${OPA_ENVOY:-}" ]]; then OPA_ENVOY_ARGS=(--opa-envoy "$OPA_ENVOY"); fi
+node dist/bench/authz-bench.js --ghz "$GHZ" "${OPA_ENVOY_ARGS[@]}" "$@"
 
 if [[ -x bench/filters.sh ]]; then
   # Throughput ratios head to head (two Envoys on one core at the same moment:
