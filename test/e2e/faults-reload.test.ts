@@ -172,21 +172,36 @@ describe('the manifest rewritten 60 times under load, valid and invalid versions
     // back to a manifest version, and the decision is exactly what that version says.
     const callerName = new Map(Object.entries(IDS).map(([k, v]) => [v, k as Caller]));
     const logged = async () => readFileSync(stack.decisionLog, 'utf8').trim().split('\n')
-      .map((l) => JSON.parse(l) as { policy_revision: string; rule: string | null; result: string; reason: string; caller: string; path: string })
+      .map((l) => JSON.parse(l) as { time: string; worker?: number; policy_revision: string; rule: string | null; result: string; reason: string; caller: string; path: string })
       .filter((l) => l.path === PREDICT);
     await until('every request in the decision log', async () => (await logged()).length >= sent.length, 5000);
     const lines = await logged();
     expect(lines).toHaveLength(sent.length);
     const versionsSeen: number[] = [];
+    const decided: { at: number; worker: number; k: number }[] = [];
     for (const l of lines) {
       const k = versionOf.get(l.policy_revision);
       expect(k, `revision ${l.policy_revision} is no valid version`).toBeDefined();
       const who = callerName.get(l.caller)!;
       expect({ result: l.result, rule: l.rule, reason: l.reason }, `${l.caller} under v${k}`).toEqual(decide(k!, who));
       versionsSeen.push(k!);
+      decided.push({ at: Date.parse(l.time), worker: l.worker ?? 0, k: k! });
     }
-    // And in order: once a version was in force, no older one decided anything.
-    expect(versionsSeen).toEqual([...versionsSeen].sort((x, y) => x - y));
+    // And in order: once a version was in force, no older one decided anything. Each worker's lines
+    // are in its own order; with --workers the primary writes the workers' batches as they arrive, so
+    // across workers the order is that of the decisions' times (to the millisecond the log gives).
+    for (const w of new Set(decided.map((d) => d.worker))) {
+      const ks = decided.filter((d) => d.worker === w).map((d) => d.k);
+      expect(ks, `worker ${w}`).toEqual([...ks].sort((x, y) => x - y));
+    }
+    const byTime = [...decided].sort((a, b) => a.at - b.at);
+    let newestBefore = 0;
+    for (let i = 0, j = 0; i < byTime.length; i = j) {
+      for (j = i; j < byTime.length && byTime[j]!.at === byTime[i]!.at; j++) {
+        expect(byTime[j]!.k, `decided at ${new Date(byTime[j]!.at).toISOString()} by v${byTime[j]!.k}, after v${newestBefore} was in force`).toBeGreaterThanOrEqual(newestBefore);
+      }
+      for (let m = i; m < j; m++) newestBefore = Math.max(newestBefore, byTime[m]!.k);
+    }
     const distinct = new Set(versionsSeen).size;
     console.log(`reload: ${WRITES.length} writes (${VALID_COUNT} valid, ${INVALID_COUNT} invalid) in ${rewriting.toFixed(0)} ms under load; ${sent.length} requests, decided by ${distinct} distinct versions; statuses ${[...new Set(sent.map((s) => s.status))].join(',')}`);
     // The load really ran across the swaps: most versions decided some requests.

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startE2eStack, type E2eStack } from '../helpers/e2e-stack.js';
@@ -22,6 +23,16 @@ const EXT_AUTHZ_TIMEOUT_MS = 500;
 const DENY_AFTER_AT_LEAST_MS = EXT_AUTHZ_TIMEOUT_MS * 0.9;
 const DENY_WITHIN_MS = EXT_AUTHZ_TIMEOUT_MS + 1500;
 
+/**
+ * The server's processes: with --workers (the default on a machine with more
+ * than one CPU), the primary and each worker. All must stall: a stalled
+ * primary alone leaves the workers deciding.
+ */
+function serverPids(pid: number): number[] {
+  const workers = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((p) => p !== '').map(Number);
+  return [pid, ...workers];
+}
+
 describe('an authorization server slower than the ext_authz timeout (frozen with SIGSTOP)', () => {
   let stack: E2eStack;
 
@@ -41,7 +52,8 @@ describe('an authorization server slower than the ext_authz timeout (frozen with
 
     // SIGSTOP: the process keeps its sockets (the kernel still accepts and
     // acknowledges) but never answers, exactly like a server stuck in a long pause.
-    authz.kill('SIGSTOP');
+    const pids = serverPids(authz.pid);
+    for (const p of pids) process.kill(p, 'SIGSTOP');
     const frozenAt = performance.now();
     let sent;
     try {
@@ -50,11 +62,11 @@ describe('an authorization server slower than the ext_authz timeout (frozen with
         maxRequests: 24, timeoutMs: 10_000,
       }).done();
     } finally {
-      authz.kill('SIGCONT');
+      for (const p of pids) process.kill(p, 'SIGCONT');
     }
     const resumedAt = performance.now();
     const latencies = sent.map((s) => s.doneAt - s.sentAt);
-    console.log(`timeout: ${sent.length} requests while frozen (${(resumedAt - frozenAt).toFixed(0)} ms), statuses ${[...new Set(sent.map((s) => s.status))].join(',')}, deny latency ${Math.min(...latencies).toFixed(0)}-${Math.max(...latencies).toFixed(0)} ms`);
+    console.log(`timeout: ${pids.length} server processes frozen; ${sent.length} requests while frozen (${(resumedAt - frozenAt).toFixed(0)} ms), statuses ${[...new Set(sent.map((s) => s.status))].join(',')}, deny latency ${Math.min(...latencies).toFixed(0)}-${Math.max(...latencies).toFixed(0)} ms`);
     for (const s of sent) {
       expect(s.error).toBeNull();
       expect(s.status).toBe(403);
