@@ -12,9 +12,12 @@
 // then immune to this VM's drift, which swings single runs by 20-30%.
 //
 // Configurations: none; wasm (rate-limit then payload-limit, two filters);
-// guard (both checks in one filter); native (local_ratelimit with a bucket per
-// caller, keyed on the same header, + buffer); native-global (one bucket for
-// everyone + buffer); with --breakdown each wasm filter alone.
+// guard (both checks in one filter, the full build); guard-no-response-body
+// and guard-request-only (the smaller guard builds, filters/guard/index.*.ts,
+// each with a configuration it runs: the same one, and the same without
+// budget headers); native (local_ratelimit with a bucket per caller, keyed on
+// the same header, + buffer); native-global (one bucket for everyone +
+// buffer); with --breakdown each wasm filter alone.
 //
 // --tls makes the listeners under test terminate TLS, as a sidecar's inbound
 // listener does (server certificate only: wrk cannot present a client one).
@@ -24,8 +27,9 @@
 //
 // --variant adds a listener running another build (A/B of a change on the same
 // Envoy, e.g. the previous build copied aside): a file whose name contains
-// "payload" runs as payload-limit, "guard" as the guard filter (both configs),
-// any other as rate-limit; --only keeps just the named configurations (none is
+// "payload" runs as payload-limit, "guard" as the guard filter (both configs;
+// without budget headers if the name has "request-only", which that build
+// needs), any other as rate-limit; --only keeps just the named configurations (none is
 // always kept, and so are variants).
 //
 // bench/filters.sh installs wrk and builds first; run that, not this.
@@ -119,6 +123,9 @@ function wasm(name: string, file: string, config: unknown): object {
 
 const RATE_CONFIG = { identity: 'header:x-infergate-caller', default: { perSecond: BIG, burst: BIG }, maxCallers: 10000 };
 const PAYLOAD_CONFIG = { defaultMaxBytes: MAX_BYTES };
+const GUARD_CONFIG = { rateLimit: RATE_CONFIG, payloadLimit: PAYLOAD_CONFIG };
+// No x-ratelimit-* on allowed responses: nothing left to do on the response side.
+const GUARD_REQUEST_ONLY_CONFIG = { rateLimit: { ...RATE_CONFIG, budgetHeaders: false }, payloadLimit: PAYLOAD_CONFIG };
 
 // --breakdown: each wasm filter alone, to see where the cost goes.
 const BREAKDOWN: Record<string, object[]> = {
@@ -156,7 +163,10 @@ const FILTERS: Record<string, object[]> = {
     wasm('rate_limit', 'rate-limit.wasm', RATE_CONFIG),
     wasm('payload_limit', 'payload-limit.wasm', PAYLOAD_CONFIG),
   ],
-  guard: [wasm('guard', 'guard.wasm', { rateLimit: RATE_CONFIG, payloadLimit: PAYLOAD_CONFIG })],
+  guard: [wasm('guard', 'guard.wasm', GUARD_CONFIG)],
+  // What render deploys for these configurations (istio/render/guard-modules.ts).
+  'guard-no-response-body': [wasm('guard', 'guard-no-response-body.wasm', GUARD_CONFIG)],
+  'guard-request-only': [wasm('guard', 'guard-request-only.wasm', GUARD_REQUEST_ONLY_CONFIG)],
   native: [localRateLimit(true), BUFFER],
   'native-global': [localRateLimit(false), BUFFER],
 };
@@ -300,7 +310,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   requireCommand('wrk', 'wrk');
   requireCommand('taskset', 'util-linux');
-  for (const f of ['payload-limit.wasm', 'rate-limit.wasm', 'guard.wasm']) {
+  for (const f of ['payload-limit.wasm', 'rate-limit.wasm', 'guard.wasm', 'guard-no-response-body.wasm', 'guard-request-only.wasm']) {
     if (!existsSync(join(ROOT, 'build/filters', f))) throw new Error(`build/filters/${f} is missing: run filters/build.sh`);
   }
   const dir = mkdtempSync(join(tmpdir(), 'infergate-filters-bench-'));
@@ -326,7 +336,7 @@ async function main(): Promise<void> {
     if (!existsSync(file)) throw new Error(`--variant ${name}: ${file} is missing`);
     const abs = file.startsWith('/') ? file : join(process.cwd(), file);
     all[`rate-${name}`] = file.includes('payload') ? [wasm(`payload_limit_${name}`, abs, PAYLOAD_CONFIG)]
-      : file.includes('guard') ? [wasm(`guard_${name}`, abs, { rateLimit: RATE_CONFIG, payloadLimit: PAYLOAD_CONFIG })]
+      : file.includes('guard') ? [wasm(`guard_${name}`, abs, file.includes('request-only') ? GUARD_REQUEST_ONLY_CONFIG : GUARD_CONFIG)]
         : [wasm(`rate_limit_${name}`, abs, RATE_CONFIG)];
   }
   const configs = args.only === null ? all
@@ -424,7 +434,9 @@ async function headToHead(args: Args, configs: Record<string, object[]>, script:
     const has = (n: string) => envoys[n] !== undefined;
     const pairs: Array<[string, string]> = [['none-b', 'none'],
       ...Object.keys(configs).filter((n) => n !== 'none').map((n): [string, string] => [n, 'none']),
-      ...(['wasm', 'guard'] as const).flatMap((w) => (['native', 'native-global'] as const).filter((n) => has(w) && has(n)).map((n): [string, string] => [w, n]))];
+      ...(['wasm', 'guard'] as const).flatMap((w) => (['native', 'native-global'] as const).filter((n) => has(w) && has(n)).map((n): [string, string] => [w, n])),
+      // each smaller guard build against the full one, directly
+      ...(['guard-no-response-body', 'guard-request-only'] as const).filter((b) => has(b) && has('guard')).map((b): [string, string] => [b, 'guard'])];
     const ratios = new Map<string, number[]>();
     const cpu = new Map<string, number[]>();
     console.log(`filters bench, head to head${args.tls ? ', over TLS' : ''}: POST ${args.body} B from ${args.callers} caller(s), two Envoys (--concurrency 1) sharing CPU 0 per comparison, wrk -t1 -c${args.connections} each, ${args.duration}s x ${args.rounds} rounds`);
@@ -455,6 +467,11 @@ async function headToHead(args: Args, configs: Record<string, object[]>, script:
       '',
     ];
     const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+    // Issue 12: the request-side-only guard keeps >= 0.86 of no-filter throughput.
+    if (has('guard-request-only')) {
+      const vsNone = median(ratios.get('guard-request-only|none')!);
+      table.push(`${label('guard-request-only')}: ${(vsNone * 100).toFixed(1)}% of no-filter throughput (target >= 86%: ${verdict(vsNone >= 0.86)})`);
+    }
     for (const w of ['wasm', 'guard']) {
       if (!has(w)) continue;
       const vsNone = median(ratios.get(`${w}|none`)!);
@@ -471,6 +488,8 @@ async function headToHead(args: Args, configs: Record<string, object[]>, script:
 
 const LABELS: Record<string, string> = {
   none: 'no filters', wasm: 'wasm rate-limit + payload-limit (two filters)', guard: 'wasm guard (both checks, one filter)',
+  'guard-no-response-body': 'wasm guard, build without response-body callback',
+  'guard-request-only': 'wasm guard, request-side build (no budget headers)',
   native: 'native local_ratelimit per caller + buffer', 'native-global': 'native local_ratelimit, one global bucket + buffer',
   'rate-only': 'wasm rate-limit alone', 'payload-only': 'wasm payload-limit alone',
 };

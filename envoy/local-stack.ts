@@ -79,9 +79,12 @@ export function localGlobalRateLimit(q: GlobalQuotas, port: number): GlobalRateL
   };
 }
 
-/** The chain as local Envoy HTTP filters, each loading `<moduleDir>/<id>.wasm`; Envoy's filter name is the chain name. */
+/**
+ * The chain as local Envoy HTTP filters, each loading `<moduleDir>/<module>.wasm`
+ * (for guard, the build the configuration needs); Envoy's filter name is the chain name.
+ */
 export function localWasmFilters(chain: readonly ChainFilter[], moduleDir: string): object[] {
-  return chain.map((f) => wasmHttpFilter(f.name, `${moduleDir}/${f.id}.wasm`, f.config));
+  return chain.map((f) => wasmHttpFilter(f.name, `${moduleDir}/${f.module}.wasm`, f.config));
 }
 
 /**

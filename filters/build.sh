@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Compiles each proxy-wasm filter (filters/<name>/index.ts) with asc into
-# build/filters/<name>.wasm. Optimised (-O3, no asserts), default incremental
+# build/filters/<name>.wasm, and each build of it that exports fewer callbacks
+# (filters/<name>/index.<variant>.ts) into build/filters/<name>-<variant>.wasm
+# (guard: docs/filters.md § Guard builds). Optimised (-O3, no asserts), default incremental
 # runtime (the filters allocate per request, so stub would leak), and abort
 # routed to our own logger so the module imports nothing Envoy lacks.
 # Skips a filter whose .wasm is newer than every source it could include:
@@ -21,17 +23,21 @@ command -v node >/dev/null 2>&1 || { echo "filters/build.sh: node is not on PATH
 
 ASC_FLAGS=(-O3 --noAssert --use abort=filters/shared/abort/filterAbort)
 
-for dir in filters/*/; do
+for entry in filters/*/index.ts filters/*/index.*.ts; do
+  [[ -f "$entry" ]] || continue
+  dir="$(dirname "$entry")"
   name="$(basename "$dir")"
   [[ "$name" == shared ]] && continue
-  [[ -f "$dir/index.ts" ]] || continue
+  variant="$(basename "$entry" .ts)"
+  variant="${variant#index}"
+  name="$name${variant:+-${variant#.}}"
   out="build/filters/$name.wasm"
   if [[ -e "$out" && -z "$(find filters node_modules/assemblyscript/package.json -newer "$out" -type f 2>/dev/null | head -1)" ]]; then
     echo "    filter $name: up to date"
     continue
   fi
   # Write aside and rename, so a concurrent build (parallel test files) never sees half a module.
-  node "$ASC" "$dir/index.ts" -o "$out.$$.tmp" "${ASC_FLAGS[@]}"
+  node "$ASC" "$entry" -o "$out.$$.tmp" "${ASC_FLAGS[@]}"
   mv "$out.$$.tmp" "$out"
   echo "    filter $name: built $out ($(wc -c < "$out") bytes)"
 done

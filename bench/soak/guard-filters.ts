@@ -18,6 +18,6 @@ export function guardFilters(rate: number): object[] {
     }
   }
   const moduleDir = join(ROOT, 'build/filters');
-  for (const f of chain) requireFile(join(moduleDir, `${f.id}.wasm`), 'run filters/build.sh (or `bash scripts/build.sh`) to build the filters');
+  for (const f of chain) requireFile(join(moduleDir, `${f.module}.wasm`), 'run filters/build.sh (or `bash scripts/build.sh`) to build the filters');
   return localWasmFilters(chain, moduleDir);
 }

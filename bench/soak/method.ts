@@ -36,7 +36,7 @@ export function method(o: Opts, only: Opts['only']): string[] {
     const mix = HTTPS_CALLERS.map((c) => `${c.who} ${(c.share * 100).toFixed(0)}%`).join(', ');
     lines.push(
       `envoy phase: Envoy ${envoyVersion()} (--concurrency 2, mTLS listener requiring SPIFFE client certificates), ext_authz -> infergate-authz (demo/manifest.yaml),`,
-      `      guard filter (build/filters/guard.wasm, demo manifest's payload limit; rate limit ${defaultLimit(o.envoyRate).perSecond}/s burst ${defaultLimit(o.envoyRate).burst} per caller, greedy ${greedyLimit(o.envoyRate).perSecond}/s burst ${greedyLimit(o.envoyRate).burst}),`,
+      `      guard filter (the build the soak manifest needs, build/filters/guard-no-response-body.wasm: no response cap; demo manifest's payload limit; rate limit ${defaultLimit(o.envoyRate).perSecond}/s burst ${defaultLimit(o.envoyRate).burst} per caller, greedy ${greedyLimit(o.envoyRate).perSecond}/s burst ${greedyLimit(o.envoyRate).burst}),`,
       `      echo upstream (node:http, in this process); ${o.envoyRate} HTTPS/1.1 POST/s (${Buffer.byteLength(BODY)} B JSON) over keep-alive connections, one pool per identity: ${mix};`,
       `      greedy sends ${(o.envoyRate * GREEDY.share).toFixed(0)}/s against its ${greedyLimit(o.envoyRate).perSecond}/s (429 expected), frontend has no rule (403 expected); ${(o.missShare * 100).toFixed(0)}% of the allowed callers' requests go to a new model path (ext_authz cache misses)`,
     );

@@ -1,7 +1,10 @@
-// guard module entry: rate-limit and payload-limit in one filter. Envoy gives
-// every wasm filter its own stream context and callback crossings per request;
-// one filter doing both checks pays that once instead of twice.
+// guard module entry (full build, guard.wasm): rate-limit and payload-limit in
+// one filter. Envoy gives every wasm filter its own stream context and
+// callback crossings per request; one filter doing both checks pays that once
+// instead of twice. This build exports every callback, so it runs any guard
+// configuration; index.<variant>.ts are the smaller builds (callbacks.ts).
 import { registerRoot, RootContext } from "../shared/context";
+import { FULL } from "./callbacks";
 import { GuardRoot } from "./root";
 
 export {
@@ -10,4 +13,4 @@ export {
   proxy_on_response_body, proxy_on_delete,
 } from "../shared/exports";
 
-registerRoot((id: u32): RootContext => new GuardRoot(id));
+registerRoot((id: u32): RootContext => new GuardRoot(id, FULL));

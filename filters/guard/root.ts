@@ -5,6 +5,7 @@ import { RootContext, HttpContext } from "../shared/context";
 import { logError } from "../shared/host";
 import { FilterMetrics } from "../shared/metrics";
 import { newRateLimitShared } from "../rate-limit/root";
+import { Callbacks, missingCallback } from "./callbacks";
 import { parseGuardConfig, guardConfigError } from "./config";
 import { GuardShared } from "./filter";
 
@@ -13,10 +14,19 @@ export class GuardRoot extends RootContext {
   private rateMetrics: FilterMetrics | null = null;
   private payloadMetrics: FilterMetrics | null = null;
 
+  /** `callbacks`: what this build's index file exports. */
+  constructor(id: u32, readonly callbacks: Callbacks) { super(id); }
+
   onConfigure(configuration: string): bool {
     const cfg = parseGuardConfig(configuration);
     if (cfg === null) {
       logError("guard: rejecting configuration: " + guardConfigError);
+      return false;
+    }
+    // Fail closed: a check this build could not run is an error, never a pass.
+    const missing = missingCallback(cfg, this.callbacks);
+    if (missing.length > 0) {
+      logError("guard: rejecting configuration: " + missing);
       return false;
     }
     const rateCfg = cfg.rate;

@@ -1,6 +1,6 @@
 // rate-limit configuration: parsed and validated once in onConfigure.
 import { parseJson, jsonError, JsonValue } from "../shared/json";
-import { configError, resetConfigError, fail, isObject, onlyKeys, intField, arrayField, stringField } from "../shared/config";
+import { configError, resetConfigError, fail, isObject, onlyKeys, intField, arrayField, stringField, boolField } from "../shared/config";
 import { CallerRule, Limit, MAX_IDENTITY_BYTES } from "./logic";
 
 // Bounds keep nano-token arithmetic (burst * 1e9) far from u64 overflow.
@@ -26,6 +26,12 @@ export class RateConfig {
   idleSeconds: u32 = 1;
   /** What to do when shared data keeps conflicting or fails: deny (429) unless told to allow. */
   failOpen: bool = false;
+  /**
+   * x-ratelimit-* on allowed responses (429s always carry them). Off, the
+   * filter never needs the response-headers callback, so a guard build
+   * without it can run this configuration (one VM crossing fewer per request).
+   */
+  budgetHeaders: bool = true;
 }
 
 export let rateConfigError = "";
@@ -59,7 +65,7 @@ export function parseRateConfig(text: string): RateConfig | null {
 export function rateConfigFrom(root: JsonValue, where: string): RateConfig | null {
   rateConfigError = "";
   if (!isObject(root, where) ||
-      !onlyKeys(root, ["identity", "default", "callers", "unauthenticated", "maxCallers", "idleSeconds", "failureMode"], where)) {
+      !onlyKeys(root, ["identity", "default", "callers", "unauthenticated", "maxCallers", "idleSeconds", "failureMode", "budgetHeaders"], where)) {
     rateConfigError = configError;
     return null;
   }
@@ -116,6 +122,7 @@ export function rateConfigFrom(root: JsonValue, where: string): RateConfig | nul
   }
   cfg.maxCallers = <u32>maxCallers;
   cfg.idleSeconds = <u32>intField(root, "idleSeconds", 0, MAX_IDLE_SECONDS, false, 1, where);
+  cfg.budgetHeaders = boolField(root, "budgetHeaders", true, where);
   if (configError.length > 0) { rateConfigError = configError; return null; }
   return cfg;
 }

@@ -35,8 +35,9 @@ export class RateLimitShared {
 }
 
 export class RateLimitStream extends HttpContext {
-  // The budget echoed on the allowed response (plain fields: nothing to allocate).
-  private allowed: bool = false;
+  // The budget echoed on the allowed response (plain fields: nothing to allocate);
+  // echo is set for an allowed request when the configuration has budgetHeaders.
+  private echo: bool = false;
   private burst: u64 = 0;
   private remaining: u64 = 0;
   private reset: u64 = 0;
@@ -45,11 +46,11 @@ export class RateLimitStream extends HttpContext {
 
   reuse(id: u32): void {
     this.id = id;
-    this.allowed = false;
+    this.echo = false;
   }
 
   onDone(): void {
-    this.allowed = false;
+    this.echo = false;
     this.shared.pool.push(this);
   }
 
@@ -103,7 +104,7 @@ export class RateLimitStream extends HttpContext {
       return Action.PAUSE;
     }
     metrics.allowed.inc();
-    this.allowed = true;
+    this.echo = cfg.budgetHeaders;
     this.burst = used.burst;
     this.remaining = d.remaining;
     this.reset = d.reset;
@@ -111,7 +112,7 @@ export class RateLimitStream extends HttpContext {
   }
 
   onResponseHeaders(headerCount: u32, endOfStream: bool): u32 {
-    if (!this.allowed) return Action.CONTINUE;
+    if (!this.echo) return Action.CONTINUE;
     addHeaderU64(MapType.HTTP_RESPONSE_HEADERS, LIMIT, this.burst);
     addHeaderU64(MapType.HTTP_RESPONSE_HEADERS, REMAINING, this.remaining);
     addHeaderU64(MapType.HTTP_RESPONSE_HEADERS, RESET, this.reset);

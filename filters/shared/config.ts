@@ -39,6 +39,13 @@ export function intField(obj: JsonValue, key: string, min: f64, max: f64, requir
   return <i64>v.num;
 }
 
+export function boolField(obj: JsonValue, key: string, fallback: bool, where: string): bool {
+  const v = obj.get(key);
+  if (v === null) return fallback;
+  if (v.kind != Kind.Bool) { fail(where + "." + key + " must be true or false"); return fallback; }
+  return v.bool;
+}
+
 export function stringField(obj: JsonValue, key: string, required: bool, fallback: string, where: string): string {
   const v = obj.get(key);
   if (v === null) {

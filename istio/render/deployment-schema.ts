@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { issueError } from '../../ext-authz/src/config-error.js';
+import { GUARD_MODULES, type GuardModule, MODULE_PLACEHOLDER, guardCovers, guardModuleFor, guardNeeds } from './guard-modules.js';
 
 /**
  * The `deployment` section of infergate.yaml: how `infergate render` installs
@@ -137,6 +138,8 @@ export const RateLimitConfig = z.strictObject({
   maxCallers: z.number().int().min(1).max(MAX_RATE).optional(),
   idleSeconds: z.number().int().min(0).max(MAX_IDLE_SECONDS).optional(),
   failureMode: z.enum(['deny', 'allow']).optional(),
+  /** x-ratelimit-* on allowed responses (default true); false lets the guard skip the response side entirely. */
+  budgetHeaders: z.boolean().optional(),
 }).superRefine((c, ctx) => {
   const maxCallers = c.maxCallers ?? 10000;
   const reserved = (c.callers ?? []).filter((r) => !r.match.endsWith('*')).length;
@@ -167,8 +170,18 @@ const Filters = z
      * filter, cheaper than two; separate: one module and filter per check.
      */
     form: z.enum(FORMS).optional(),
-    /** The guard module's location; default url file://<moduleDir>/guard.wasm. */
-    guard: z.strictObject({ url: wasmUrl.optional(), sha256: sha256.optional() }).optional(),
+    /**
+     * The guard module's location. Guard is built several times, each build
+     * exporting only the callbacks some configurations need (guard-modules.ts);
+     * render picks the smallest build the configuration needs, unless
+     * `module` pins one. `url` names the build with {module} (default
+     * file://<moduleDir>/{module}.wasm); `sha256` maps a build to its digest.
+     */
+    guard: z.strictObject({
+      module: z.enum(GUARD_MODULES).optional(),
+      url: wasmUrl.optional(),
+      sha256: z.record(z.string(), sha256).optional(),
+    }).optional(),
     payloadLimit: filter(PayloadLimitConfig).optional(),
     rateLimit: filter(RateLimitConfig).optional(),
   })
@@ -184,11 +197,56 @@ const Filters = z
       }
       if (f.guard !== undefined && f.payloadLimit === undefined && f.rateLimit === undefined) {
         ctx.addIssue({ code: 'custom', message: 'guard has nothing to check: configure filters.rateLimit, filters.payloadLimit or both', path: ['guard'] });
+      } else if (f.guard !== undefined) {
+        guardModuleIssues(f.guard, f.rateLimit?.config ?? null, f.payloadLimit?.config ?? null, ctx);
       }
     } else if (f.guard !== undefined) {
       ctx.addIssue({ code: 'custom', message: 'guard is only for filters.form guard: with filters.form separate set url and sha256 on rateLimit and payloadLimit', path: ['guard'] });
     }
   });
+
+const BUILDS = GUARD_MODULES.join(', ');
+
+/**
+ * filters.guard against the configuration: a pinned build must export every
+ * callback the configuration needs (the module would refuse it at start-up;
+ * better to say so before anything reaches a cluster), a url must tell the
+ * builds apart, and a sha256 map must pin the build actually deployed.
+ */
+function guardModuleIssues(
+  g: { module?: GuardModule; url?: string; sha256?: Record<string, string> },
+  rl: RateLimit | null,
+  pl: PayloadLimit | null,
+  ctx: z.RefinementCtx,
+): void {
+  const needs = guardNeeds(rl, pl);
+  if (g.module !== undefined && !guardCovers(g.module, needs)) {
+    const why = needs.responseBody
+      ? `payloadLimit.config.maxResponseBytes (${pl!.maxResponseBytes}) needs the response-headers and response-body callbacks, which ${g.module} does not export: use guard`
+      : `rateLimit.config.budgetHeaders (true, the default) needs the response-headers callback, which ${g.module} does not export: use guard-no-response-body or guard, or set budgetHeaders to false`;
+    ctx.addIssue({ code: 'custom', message: why, path: ['guard', 'module'] });
+    return;
+  }
+  if (g.url !== undefined && g.module === undefined && !g.url.includes(MODULE_PLACEHOLDER)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `url has no ${MODULE_PLACEHOLDER}: each guard build (${BUILDS}) is its own file, and render picks the one the configuration needs; put ${MODULE_PLACEHOLDER} where the build's name goes, or pin one build with filters.guard.module`,
+      path: ['guard', 'url'],
+    });
+    return;
+  }
+  const digests = g.sha256 ?? {};
+  for (const key of Object.keys(digests)) {
+    if (!(GUARD_MODULES as readonly string[]).includes(key)) {
+      ctx.addIssue({ code: 'custom', message: `unknown guard build "${key}": the builds are ${BUILDS}`, path: ['guard', 'sha256', key] });
+      return;
+    }
+  }
+  const module = g.module ?? guardModuleFor(rl, pl);
+  if (g.sha256 !== undefined && digests[module] === undefined) {
+    ctx.addIssue({ code: 'custom', message: `no sha256 for ${module}, the guard build this configuration deploys: add it, or the module would go unpinned`, path: ['guard', 'sha256'] });
+  }
+}
 
 export const DeploymentSchema = z
   .strictObject({
@@ -236,11 +294,12 @@ export interface FilterSpec<C> extends WasmModule {
 
 export type FilterForm = (typeof FORMS)[number];
 
-/** Form guard: one module (guard) runs every configured check. */
+/** Form guard: one module (a guard build) runs every configured check. */
 export interface GuardFilters {
   form: 'guard';
   moduleDir: string;
-  guard: WasmModule;
+  /** The build deployed (pinned, or the smallest the configuration needs), its url and sha256. */
+  guard: WasmModule & { module: GuardModule };
   payloadLimit: { config: PayloadLimit } | null;
   rateLimit: { config: RateLimit } | null;
 }
@@ -302,7 +361,7 @@ export function parseDeployment(value: unknown, file: string): Deployment {
   const rl = d.filters?.rateLimit;
   const filters: GuardFilters | SeparateFilters =
     (d.filters?.form ?? DEFAULTS.form) === 'guard'
-      ? { form: 'guard', moduleDir, guard: module(d.filters?.guard, 'guard'), payloadLimit: pl ? { config: pl.config } : null, rateLimit: rl ? { config: rl.config } : null }
+      ? { form: 'guard', moduleDir, guard: guardModule(d.filters?.guard, moduleDir, rl?.config ?? null, pl?.config ?? null), payloadLimit: pl ? { config: pl.config } : null, rateLimit: rl ? { config: rl.config } : null }
       : {
           form: 'separate',
           moduleDir,
@@ -329,4 +388,16 @@ export function parseDeployment(value: unknown, file: string): Deployment {
     },
     redis: { image: d.redis?.image ?? DEFAULTS.redisImage, resources: d.redis?.resources ?? structuredClone(DEFAULTS.redisResources) },
   };
+}
+
+/** The guard build to deploy, with its url (the template filled in) and sha256 (its entry in the map). */
+function guardModule(
+  g: { module?: GuardModule; url?: string; sha256?: Record<string, string> } | undefined,
+  moduleDir: string,
+  rl: RateLimit | null,
+  pl: PayloadLimit | null,
+): WasmModule & { module: GuardModule } {
+  const module = g?.module ?? guardModuleFor(rl, pl);
+  const url = (g?.url ?? `file://${moduleDir}/${MODULE_PLACEHOLDER}.wasm`).replaceAll(MODULE_PLACEHOLDER, module);
+  return { module, url, sha256: g?.sha256?.[module] ?? null };
 }

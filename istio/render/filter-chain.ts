@@ -1,4 +1,5 @@
 import type { Deployment } from './deployment-schema.js';
+import type { GuardModule } from './guard-modules.js';
 
 /**
  * The proxy-wasm filters in the order they run, after ext_authz. Every
@@ -14,8 +15,13 @@ import type { Deployment } from './deployment-schema.js';
  */
 
 export interface ChainFilter {
-  /** File name of the module (filters/<id>, build/filters/<id>.wasm). */
+  /** The filter (filters/<id>): names its rendered resources, the same whichever build runs it. */
   id: 'guard' | 'rate-limit' | 'payload-limit';
+  /**
+   * The module file (build/filters/<module>.wasm): the filter itself, or for
+   * guard the build the configuration needs (guard-modules.ts).
+   */
+  module: GuardModule | 'rate-limit' | 'payload-limit';
   /** Envoy filter, plugin and VM name; also the root id. */
   name: string;
   url: string;
@@ -29,16 +35,18 @@ export function filterChain(d: Deployment): ChainFilter[] {
     const { rateLimit: rl, payloadLimit: pl } = f;
     if (rl === null && pl === null) return [];
     const config = { ...(rl !== null ? { rateLimit: rl.config } : {}), ...(pl !== null ? { payloadLimit: pl.config } : {}) };
-    return [{ id: 'guard', name: 'infergate-guard', url: f.guard.url, sha256: f.guard.sha256, config }];
+    // One filter name whichever build runs it: the name is also the plugin and VM name,
+    // which keys the rate limit's buckets, so switching builds keeps every caller's bucket.
+    return [{ id: 'guard', module: f.guard.module, name: 'infergate-guard', url: f.guard.url, sha256: f.guard.sha256, config }];
   }
   const { rateLimit: rl, payloadLimit: pl } = f;
   const out: ChainFilter[] = [];
-  if (rl) out.push({ id: 'rate-limit', name: 'infergate-rate-limit', url: rl.url, sha256: rl.sha256, config: rl.config });
-  if (pl) out.push({ id: 'payload-limit', name: 'infergate-payload-limit', url: pl.url, sha256: pl.sha256, config: pl.config });
+  if (rl) out.push({ id: 'rate-limit', module: 'rate-limit', name: 'infergate-rate-limit', url: rl.url, sha256: rl.sha256, config: rl.config });
+  if (pl) out.push({ id: 'payload-limit', module: 'payload-limit', name: 'infergate-payload-limit', url: pl.url, sha256: pl.sha256, config: pl.config });
   return out;
 }
 
 /** Where the EnvoyFilter form loads a filter's module inside the sidecar. */
 export function moduleFile(d: Deployment, f: ChainFilter): string {
-  return `${d.filters.moduleDir}/${f.id}.wasm`;
+  return `${d.filters.moduleDir}/${f.module}.wasm`;
 }

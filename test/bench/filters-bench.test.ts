@@ -23,6 +23,7 @@ describe('bench/filters-bench (smoke: one short round)', () => {
     const rows = out.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| configuration'));
     expect(rows.map((r) => r.split('|')[1]!.trim())).toEqual([
       'no filters', 'wasm rate-limit + payload-limit (two filters)', 'wasm guard (both checks, one filter)',
+      'wasm guard, build without response-body callback', 'wasm guard, request-side build (no budget headers)',
       'native local_ratelimit per caller + buffer', 'native local_ratelimit, one global bucket + buffer',
     ]);
     for (const r of rows) expect(Number(r.split('|')[2])).toBeGreaterThan(0); // req/s

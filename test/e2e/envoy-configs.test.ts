@@ -16,7 +16,7 @@ describe('Envoy configurations the project ships', () => {
   it('envoy/envoy.yaml passes envoy --mode validate with the real binary', async () => {
     // The config names the demo PKI and the built filters by relative path, as a user would run it.
     makePki(join(ROOT, '.demo/pki'), WORKLOADS);
-    for (const f of localFilterChain()) requireTool(join(ROOT, `build/filters/${f.id}.wasm`), 'run `make setup` to build the filters');
+    for (const f of localFilterChain()) requireTool(join(ROOT, `build/filters/${f.module}.wasm`), 'run `make setup` to build the filters');
     const cwd = process.cwd();
     process.chdir(ROOT);
     try {
@@ -31,7 +31,8 @@ describe('Envoy configurations the project ships', () => {
   it('takes its filters from the demo manifest\'s filterChain: the guard module (the default form), named as the chain names it', () => {
     const text = renderLocalEnvoy();
     expect(localFilterChain().map((f) => [f.id, f.name])).toEqual([['guard', 'infergate-guard']]);
-    expect(text).toContain('filename: build/filters/guard.wasm');
+    // the demo manifest has no response cap: the guard build without the response-body callback
+    expect(text).toContain('filename: build/filters/guard-no-response-body.wasm');
     expect(text).toContain('root_id: infergate-guard');
     expect(text).not.toContain('rate-limit.wasm');
   });
@@ -41,7 +42,7 @@ describe('Envoy configurations the project ships', () => {
     const globalQuotas = localGlobalQuotas(example);
     expect(globalQuotas).not.toBeNull();
     const chain = localFilterChain(example);
-    for (const f of chain) requireTool(join(ROOT, `build/filters/${f.id}.wasm`), 'run `make setup` to build the filters');
+    for (const f of chain) requireTool(join(ROOT, `build/filters/${f.module}.wasm`), 'run `make setup` to build the filters');
     const pki = makePki(join(ROOT, '.demo/pki'), WORKLOADS);
     const text = localBootstrap({ ports: FIXED_PORTS, tls: pki, moduleDir: join(ROOT, 'build/filters'), accessLog: '/dev/null', chain, globalQuotas });
     const hcm = parse(text).static_resources.listeners[0].filter_chains[0].filters[0].typed_config;

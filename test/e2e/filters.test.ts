@@ -9,6 +9,7 @@ import { mtlsRequest, type Reply } from '../helpers/mtls-client.js';
 import type { Pki } from '../helpers/pki.js';
 import type { Upstream } from '../helpers/upstream.js';
 import { builtFilter } from '../filters/built.js';
+import { guardModuleFor } from '../../istio/render/guard-modules.js';
 
 const TD = 'spiffe://cluster.local/ns/e2e/sa/';
 const IDS = { payload: `${TD}payload`, a: `${TD}a`, b: `${TD}b`, many: `${TD}many`, manyExact: `${TD}many-exact`, refill: `${TD}refill` };
@@ -39,24 +40,49 @@ const RATE = {
   maxCallers: 1000,
 };
 
-// The two deployment forms: the separate filters in a chain, or the guard
-// module doing both checks in one filter. Every case below runs against both.
+/**
+ * guard as `infergate render` deploys it: the build the configuration needs
+ * (istio/render/guard-modules.ts), which for RATE and PAYLOAD is
+ * guard-no-response-body, for the response cap the full guard.
+ */
+function guardFilter(rate: unknown, payload: unknown): object {
+  const module = guardModuleFor(rate as never, payload as never);
+  return wasmHttpFilter('guard', builtFilter(module), { rateLimit: rate, payloadLimit: payload });
+}
+const GUARD_REJECTS = { rate: 'guard: rejecting configuration: configuration.rateLimit.identity must be', payload: 'guard: rejecting configuration: configuration.payloadLimit.defaultMaxBytes must be an integer' };
+const withoutBudgetHeaders = (rate: unknown) => (typeof rate === 'object' && rate !== null ? { ...rate, budgetHeaders: false } : rate);
+
+// The deployment forms: the separate filters in a chain, or the guard module
+// doing both checks in one filter, in the build its configuration needs; and
+// guard without budget headers on allowed responses, which needs no response
+// callback (guard-request-only). Every case below runs against each.
 const FORMS = {
   'two filters': {
     filters: (rate: unknown, payload: unknown): object[] =>
       // Authorization first (added by renderBootstrap), then the per-caller budget, then the size limit.
       [wasmHttpFilter('rate_limit', builtFilter('rate-limit'), rate), wasmHttpFilter('payload_limit', builtFilter('payload-limit'), payload)],
     rejects: { rate: 'rate-limit: rejecting configuration: configuration.identity must be', payload: 'payload-limit: rejecting configuration: configuration.defaultMaxBytes must be an integer' },
+    budgetHeaders: true,
+    module: null,
   },
-  'guard (one filter)': {
-    filters: (rate: unknown, payload: unknown): object[] =>
-      [wasmHttpFilter('guard', builtFilter('guard'), { rateLimit: rate, payloadLimit: payload })],
-    rejects: { rate: 'guard: rejecting configuration: configuration.rateLimit.identity must be', payload: 'guard: rejecting configuration: configuration.payloadLimit.defaultMaxBytes must be an integer' },
+  'guard (one filter, the build the configuration needs)': {
+    filters: (rate: unknown, payload: unknown): object[] => [guardFilter(rate, payload)],
+    rejects: GUARD_REJECTS,
+    budgetHeaders: true,
+    module: 'guard-no-response-body',
+  },
+  'guard without budget headers (request side only)': {
+    filters: (rate: unknown, payload: unknown): object[] => [guardFilter(withoutBudgetHeaders(rate), payload)],
+    rejects: GUARD_REJECTS,
+    budgetHeaders: false,
+    module: 'guard-request-only',
   },
 } as const;
 
 describe.each(Object.keys(FORMS) as Array<keyof typeof FORMS>)('proxy-wasm filters in the real Envoy (V8, --concurrency 2, mTLS with SPIFFE certs, after ext_authz): %s', (form) => {
   const filters = (rate: unknown = RATE, payload: unknown = PAYLOAD) => FORMS[form].filters(rate, payload);
+  /** An allowed response's x-ratelimit-* value: the budget left, or nothing where budget headers are off. */
+  const budget = (n: number) => (FORMS[form].budgetHeaders ? String(n) : undefined);
   let stack: E2eStack;
   let pki: Pki;
   let upstream: Upstream;
@@ -141,6 +167,12 @@ describe.each(Object.keys(FORMS) as Array<keyof typeof FORMS>)('proxy-wasm filte
     await stack?.stop();
   });
 
+  it('loads the module the configuration needs', () => {
+    const loaded = (filters() as any[]).map((f) => f.typed_config.config.vm_config.code.local.filename.replace(/^.*\//, ''));
+    const module = FORMS[form].module;
+    expect(loaded).toEqual(module === null ? ['rate-limit.wasm', 'payload-limit.wasm'] : [`${module}.wasm`]);
+  });
+
   describe('payload-limit', () => {
     it('answers 413 to a content-length over the limit, and no body byte reaches the model server', async () => {
       const path = '/v1/models/declared-over:predict';
@@ -197,8 +229,8 @@ describe.each(Object.keys(FORMS) as Array<keyof typeof FORMS>)('proxy-wasm filte
       const ok = replies.filter((r) => r.status === 200);
       expect(ok.length).toBeGreaterThanOrEqual(BURST);
       expect(ok.length).toBeLessThanOrEqual(BURST + refilled);
-      expect(ok[0]!.headers['x-ratelimit-limit']).toBe(String(BURST));
-      expect(ok[0]!.headers['x-ratelimit-remaining']).toBe(String(BURST - 1));
+      expect(ok[0]!.headers['x-ratelimit-limit']).toBe(budget(BURST));
+      expect(ok[0]!.headers['x-ratelimit-remaining']).toBe(budget(BURST - 1));
       const denied = replies.filter((r) => r.status !== 200);
       expect(denied.length).toBeGreaterThan(0);
       for (const r of denied) {
@@ -211,7 +243,7 @@ describe.each(Object.keys(FORMS) as Array<keyof typeof FORMS>)('proxy-wasm filte
       }
       const other = await post('b', path, '{}');
       expect(other.status).toBe(200);
-      expect(other.headers['x-ratelimit-remaining']).toBe(String(BURST - 1));
+      expect(other.headers['x-ratelimit-remaining']).toBe(budget(BURST - 1));
     });
 
     it.each([
@@ -296,6 +328,8 @@ describe.each(Object.keys(FORMS) as Array<keyof typeof FORMS>)('proxy-wasm filte
     });
 
     it('replaces a model response larger than the cap with 502 before any of it reaches the caller', async () => {
+      // the cap needs the response callbacks: guard runs its full build here
+      if (FORMS[form].module !== null) expect(guardModuleFor(RATE as never, { ...PAYLOAD, maxResponseBytes: 64 })).toBe('guard');
       const path = '/v1/models/exfil:predict';
       const res = await mtlsRequest(capped.listenerPort('ingress'), pki.caCert, pki.client('payload'), { method: 'POST', path, body: '{}', host: HOST });
       expect(seen(path)).toHaveLength(1); // the model answered (its echo is a few hundred bytes)…
@@ -320,6 +354,22 @@ describe.each(Object.keys(FORMS) as Array<keyof typeof FORMS>)('proxy-wasm filte
       expect(prom).toMatch(new RegExp(`^# TYPE ${name} counter$`, 'm'));
     }
     expect(Number(/^infergate_rate_limit_rejected\{\} (\d+)$/m.exec(prom)?.[1])).toBeGreaterThan(0);
+  });
+
+  it.runIf(form === 'guard (one filter, the build the configuration needs)').each([
+    ['guard-request-only', RATE, PAYLOAD,
+      'guard: rejecting configuration: configuration.rateLimit.budgetHeaders (true, the default) needs the response-headers callback, which this build (guard-request-only) does not export'],
+    ['guard-no-response-body', RATE, { ...PAYLOAD, maxResponseBytes: 64 },
+      'guard: rejecting configuration: configuration.payloadLimit.maxResponseBytes (64) needs the response-headers and response-body callbacks, which this build (guard-no-response-body) does not export'],
+  ] as const)('makes Envoy refuse %s given a configuration that needs a callback the build lacks (fail closed)', async (module, rate, payload, reason) => {
+    const yaml = stack.bootstrap([wasmHttpFilter('guard', builtFilter(module), { rateLimit: rate, payloadLimit: payload })]);
+    const err = await startEnvoy(yaml, { concurrency: 2 }).then(
+      async (e) => { await e.stop(); return null; },
+      (e: Error) => e,
+    );
+    expect(err).not.toBeNull();
+    expect(err!.message).toContain('envoy exited');
+    expect(err!.message).toContain(reason);
   });
 
   it.each([

@@ -13,4 +13,5 @@ export function builtFilter(name: (typeof FILTERS)[number]): string {
   return path;
 }
 
-export const FILTERS = ['payload-limit', 'rate-limit', 'guard'] as const;
+/** Every module filters/build.sh builds: the filters, and guard's smaller builds (istio/render/guard-modules.ts). */
+export const FILTERS = ['payload-limit', 'rate-limit', 'guard', 'guard-no-response-body', 'guard-request-only'] as const;

@@ -55,6 +55,19 @@ describe('rate-limit: one caller bursting', () => {
     });
   });
 
+  it('with budgetHeaders false, adds nothing to allowed responses, and still sends the budget with a 429', () => {
+    const host = filter({ ...CONFIG, budgetHeaders: false });
+    const allowed = Array.from({ length: 4 }, () => from(host, APP));
+    expect(allowed.map((s) => s.localReply)).toEqual([null, null, null, null]);
+    expect(allowed.map((s) => s.responseHeaders)).toEqual(Array(4).fill([[':status', '200']]));
+    const denied = from(host, APP).localReply!;
+    expect(denied.status).toBe(429);
+    expect(header(denied.headers, 'x-ratelimit-limit')).toBe('4');
+    expect(header(denied.headers, 'x-ratelimit-remaining')).toBe('0');
+    // true is the default, spelt out
+    expect(header(from(filter({ ...CONFIG, budgetHeaders: true }), APP).responseHeaders, 'x-ratelimit-remaining')).toBe('3');
+  });
+
   it('leaves a second caller its own full budget', () => {
     const host = filter();
     expect(statuses(host, APP, 6)).toEqual([200, 200, 200, 200, 429, 429]);
@@ -356,6 +369,7 @@ describe('rate-limit: configuration is validated strictly', () => {
     ['a negative idleSeconds', { ...base, idleSeconds: -1 }, 'configuration.idleSeconds must be an integer from 0 to 3600'],
     ['a fractional idleSeconds', { ...base, idleSeconds: 0.5 }, 'configuration.idleSeconds must be an integer from 0 to 3600'],
     ['an idleSeconds over an hour', { ...base, idleSeconds: 3601 }, 'configuration.idleSeconds must be an integer from 0 to 3600'],
+    ['a budgetHeaders that is not a boolean', { ...base, budgetHeaders: 'off' }, 'configuration.budgetHeaders must be true or false'],
     ['not JSON', 'identity=peer_certificate', 'not valid JSON'],
   ])('rejects %s and logs why', (_name, config, reason) => {
     const host = new ProxyWasmHost(WASM);

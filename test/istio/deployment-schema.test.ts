@@ -38,7 +38,21 @@ const CASES: Array<[string, (d: Record<string, any>) => void, string]> = [
   ['too many buckets', (d) => { d.filters.rateLimit.config.maxCallers = 1_000_000; }, 'maxCallers (1000000) plus one bucket for each of the 1 exact callers rules must be at most 1000000 (deployment.filters.rateLimit.config.maxCallers)'],
   ['bad unauthenticated', (d) => { d.filters.rateLimit.config.unauthenticated = 'limit'; }, 'expected one of "deny", "allow" (deployment.filters.rateLimit.config.unauthenticated)'],
   ['bad wasm url', (d) => { d.filters.guard.url = 'ghcr.io/x:1'; }, 'bad url: use oci://, https:// or file:// (deployment.filters.guard.url)'],
-  ['bad sha256', (d) => { d.filters.guard.sha256 = 'ABC'; }, 'bad sha256: 64 lowercase hex digits (deployment.filters.guard.sha256)'],
+  ['bad sha256', (d) => { d.filters.guard.sha256 = { 'guard-no-response-body': 'ABC' }; }, 'bad sha256: 64 lowercase hex digits (deployment.filters.guard.sha256.guard-no-response-body)'],
+  // Guard builds (istio/render/guard-modules.ts): render picks one; url, sha256 and a pinned module must fit that choice.
+  ['guard sha256 as one digest', (d) => { d.filters.guard.sha256 = 'a'.repeat(64); }, 'expected record, got string (deployment.filters.guard.sha256)'],
+  ['guard sha256 for an unknown build', (d) => { d.filters.guard.sha256 = { 'guard-lite': 'a'.repeat(64) }; },
+    'unknown guard build "guard-lite": the builds are guard-request-only, guard-no-response-body, guard (deployment.filters.guard.sha256.guard-lite)'],
+  ['guard sha256 without the build deployed', (d) => { d.filters.guard.sha256 = { guard: 'a'.repeat(64) }; },
+    'no sha256 for guard-no-response-body, the guard build this configuration deploys: add it, or the module would go unpinned (deployment.filters.guard.sha256)'],
+  ['guard url without {module}', (d) => { d.filters.guard.url = 'oci://ghcr.io/infergate/guard:0.1.0'; },
+    "url has no {module}: each guard build (guard-request-only, guard-no-response-body, guard) is its own file, and render picks the one the configuration needs; put {module} where the build's name goes, or pin one build with filters.guard.module (deployment.filters.guard.url)"],
+  ['unknown guard build', (d) => { d.filters.guard.module = 'guard-lite'; }, 'expected one of "guard-request-only", "guard-no-response-body", "guard" (deployment.filters.guard.module)'],
+  ['pinned guard build without the budget headers\' callback', (d) => { d.filters.guard.module = 'guard-request-only'; },
+    'rateLimit.config.budgetHeaders (true, the default) needs the response-headers callback, which guard-request-only does not export: use guard-no-response-body or guard, or set budgetHeaders to false (deployment.filters.guard.module)'],
+  ['pinned guard build without the response cap\'s callbacks', (d) => { d.filters.guard.module = 'guard-no-response-body'; d.filters.payloadLimit.config.maxResponseBytes = 64; },
+    'payloadLimit.config.maxResponseBytes (64) needs the response-headers and response-body callbacks, which guard-no-response-body does not export: use guard (deployment.filters.guard.module)'],
+  ['bad budgetHeaders', (d) => { d.filters.rateLimit.config.budgetHeaders = 'off'; }, 'expected boolean, got string (deployment.filters.rateLimit.config.budgetHeaders)'],
   ['bad wasm url, separate form', (d) => { toSeparateForm(d); d.filters.rateLimit.url = 'ghcr.io/x:1'; }, 'bad url: use oci://, https:// or file:// (deployment.filters.rateLimit.url)'],
   ['bad sha256, separate form', (d) => { toSeparateForm(d); d.filters.payloadLimit.sha256 = 'ABC'; }, 'bad sha256: 64 lowercase hex digits (deployment.filters.payloadLimit.sha256)'],
   ['unknown filter form', (d) => { d.filters.form = 'combined'; }, 'expected one of "guard", "separate" (deployment.filters.form)'],
@@ -92,7 +106,7 @@ describe('deployment section validation', () => {
     const { deployment } = parseRenderInput(text, 'infergate.yaml', EXAMPLE_DIR);
     expect(deployment.server).toEqual({ image: 'ghcr.io/infergate/infergate-authz:0.1.0', replicas: 2, resources: DEFAULTS.resources, dryRun: false, logLevel: 'info' });
     expect(deployment.provider).toEqual({ name: 'infergate', timeout: '0.5s', statusOnError: null });
-    expect(deployment.filters).toMatchObject({ form: 'guard', moduleDir: '/var/local/lib/wasm-filters', guard: { url: 'file:///var/local/lib/wasm-filters/guard.wasm', sha256: null } });
+    expect(deployment.filters).toMatchObject({ form: 'guard', moduleDir: '/var/local/lib/wasm-filters', guard: { module: 'guard-no-response-body', url: 'file:///var/local/lib/wasm-filters/guard-no-response-body.wasm', sha256: null } });
     const separate = separateInput((d) => { delete d.filters.payloadLimit.url; d.filters.moduleDir = '/opt/wasm'; }).deployment.filters;
     expect(separate.form).toBe('separate');
     expect(separate.payloadLimit).toMatchObject({ url: 'file:///opt/wasm/payload-limit.wasm', sha256: null });
@@ -104,12 +118,12 @@ describe('deployment section validation', () => {
     expect(example).toEqual({
       form: 'guard',
       moduleDir: '/var/local/lib/wasm-filters',
-      guard: { url: 'oci://ghcr.io/infergate/guard:0.1.0', sha256: null },
+      guard: { module: 'guard-no-response-body', url: 'oci://ghcr.io/infergate/guard-no-response-body:0.1.0', sha256: null },
       payloadLimit: { config: expect.objectContaining({ defaultMaxBytes: 1048576 }) },
       rateLimit: { config: expect.objectContaining({ identity: 'header:x-infergate-quota' }) },
     });
-    const pinned = variantInput((d) => { d.filters.guard.sha256 = 'b'.repeat(64); }).deployment.filters;
-    expect(pinned.form === 'guard' && pinned.guard).toEqual({ url: 'oci://ghcr.io/infergate/guard:0.1.0', sha256: 'b'.repeat(64) });
+    const pinned = variantInput((d) => { d.filters.guard.sha256 = { 'guard-no-response-body': 'b'.repeat(64), guard: 'c'.repeat(64) }; }).deployment.filters;
+    expect(pinned.form === 'guard' && pinned.guard).toEqual({ module: 'guard-no-response-body', url: 'oci://ghcr.io/infergate/guard-no-response-body:0.1.0', sha256: 'b'.repeat(64) });
     const separate = separateInput().deployment.filters;
     expect(separate).toEqual({
       form: 'separate',
@@ -118,8 +132,26 @@ describe('deployment section validation', () => {
       rateLimit: { url: 'oci://ghcr.io/infergate/rate-limit:0.1.0', sha256: null, config: example.rateLimit!.config },
     });
     expect(variantInput((d) => { delete d.filters; }, withoutTierQuotas).deployment.filters).toEqual({
-      form: 'guard', moduleDir: '/var/local/lib/wasm-filters', guard: { url: 'file:///var/local/lib/wasm-filters/guard.wasm', sha256: null }, payloadLimit: null, rateLimit: null,
+      form: 'guard', moduleDir: '/var/local/lib/wasm-filters', guard: { module: 'guard-request-only', url: 'file:///var/local/lib/wasm-filters/guard-request-only.wasm', sha256: null }, payloadLimit: null, rateLimit: null,
     });
+  });
+
+  it('picks the smallest guard build the configuration needs, or the one pinned, and fills the url template with it', () => {
+    const guardOf = (edit: (d: Record<string, any>) => void) => {
+      const f = variantInput(edit).deployment.filters;
+      if (f.form !== 'guard') throw new Error('expected the guard form');
+      return f.guard;
+    };
+    // the example: budget headers (the default), no response cap
+    expect(guardOf(() => {}).module).toBe('guard-no-response-body');
+    expect(guardOf((d) => { d.filters.rateLimit.config.budgetHeaders = false; })).toEqual({ module: 'guard-request-only', url: 'oci://ghcr.io/infergate/guard-request-only:0.1.0', sha256: null });
+    expect(guardOf((d) => { d.filters.rateLimit.config.budgetHeaders = false; d.filters.payloadLimit.config.maxResponseBytes = 1; }).module).toBe('guard');
+    expect(guardOf((d) => { d.filters.payloadLimit.config.maxResponseBytes = 1; }).module).toBe('guard');
+    // a pinned build is deployed whatever it could have been; a fixed url is then fine
+    expect(guardOf((d) => { d.filters.guard = { module: 'guard', url: 'https://example.com/guard.wasm', sha256: { guard: 'd'.repeat(64) } }; }))
+      .toEqual({ module: 'guard', url: 'https://example.com/guard.wasm', sha256: 'd'.repeat(64) });
+    // {module} may appear more than once (a path and a tag, say)
+    expect(guardOf((d) => { d.filters.guard.url = 'https://example.com/{module}/{module}.wasm'; }).url).toBe('https://example.com/guard-no-response-body/guard-no-response-body.wasm');
   });
 
   it('keeps the access part, comments included, and drops the deployment section from what the server reads', () => {

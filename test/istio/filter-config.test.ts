@@ -42,9 +42,10 @@ describe.each(FORMS)('rendered filter configs against the built filters (%s form
     const plugins = docs(input()).filter((d) => d.kind === 'WasmPlugin');
     expect(plugins).toHaveLength(2 * perWorkload);
     for (const p of plugins) {
-      const id = moduleNamed(p.spec.pluginName.replace(/^infergate-/, ''));
-      expect(p.spec.url).toBe(`oci://ghcr.io/infergate/${id}:0.1.0`);
-      if (form === 'guard') expect(id).toBe('guard');
+      // The module the url names: for guard, the build the configuration needs (no response cap here).
+      const id = moduleNamed(p.spec.url.match(/^oci:\/\/ghcr\.io\/infergate\/([^:]+):0\.1\.0$/)[1]);
+      expect(p.spec.pluginName).toBe(`infergate-${id.replace(/^guard-.*$/, 'guard')}`);
+      if (form === 'guard') expect(id).toBe('guard-no-response-body');
       expect(new ProxyWasmHost(builtFilter(id)).configure(p.spec.pluginConfig), p.spec.pluginName).toBe(true);
     }
   });
@@ -56,7 +57,7 @@ describe.each(FORMS)('rendered filter configs against the built filters (%s form
     for (const p of patches) {
       const cfg = p.patch.value.typed_config.config;
       const id = moduleNamed(cfg.vm_config.code.local.filename.match(/\/([^/]+)\.wasm$/)[1]);
-      expect(cfg.name).toBe(`infergate-${id}`);
+      expect(cfg.name).toBe(`infergate-${id.replace(/^guard-.*$/, 'guard')}`);
       expect(new ProxyWasmHost(builtFilter(id)).configure(cfg.configuration.value), cfg.name).toBe(true);
     }
   });
@@ -64,8 +65,8 @@ describe.each(FORMS)('rendered filter configs against the built filters (%s form
   it("gives each tenant of a tier the tier's budget of its own, keyed on the quota key the server sets", () => {
     // The first WasmPlugin of a workload is the one that rate-limits (the guard, or rate-limit in the separate form).
     const plugin = docs(input()).find((d) => d.kind === 'WasmPlugin')!;
-    const id = moduleNamed(plugin.spec.pluginName.replace(/^infergate-/, ''));
-    expect(['guard', 'rate-limit']).toContain(id);
+    const id = moduleNamed(plugin.spec.url.match(/^oci:\/\/ghcr\.io\/infergate\/([^:]+):0\.1\.0$/)[1]);
+    expect(['guard-no-response-body', 'rate-limit']).toContain(id);
     const host = new ProxyWasmHost(builtFilter(id));
     expect(host.configure(plugin.spec.pluginConfig)).toBe(true);
     // The header values come from the server's own quotaKey, so a change to its format fails here.
@@ -97,7 +98,7 @@ describe.each(FORMS)('rendered filter configs against the built filters (%s form
     const chain = filterChain(deployment);
     expect(chain).toHaveLength(perWorkload);
     for (const f of chain) {
-      const host = new ProxyWasmHost(builtFilter(f.id));
+      const host = new ProxyWasmHost(builtFilter(f.module));
       expect(host.configure(f.config)).toBe(true);
       expect(host.metrics.names.length).toBeGreaterThan(0);
       for (const name of host.metrics.names) expect(`wasmcustom.${name}`).toMatch(new RegExp(`^${regex}$`));

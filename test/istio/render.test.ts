@@ -129,7 +129,7 @@ describe('filters', () => {
     expect(plugins).toHaveLength(1);
     expect(plugins[0]!.metadata.name).toBe('infergate-model-serving-guard');
     const spec = plugins[0]!.spec as any;
-    expect(spec).toMatchObject({ pluginName: 'infergate-guard', phase: 'STATS', priority: 10, failStrategy: 'FAIL_CLOSE', match: [{ mode: 'SERVER' }], url: 'oci://ghcr.io/infergate/guard:0.1.0' });
+    expect(spec).toMatchObject({ pluginName: 'infergate-guard', phase: 'STATS', priority: 10, failStrategy: 'FAIL_CLOSE', match: [{ mode: 'SERVER' }], url: 'oci://ghcr.io/infergate/guard-no-response-body:0.1.0' });
     expect(spec).not.toHaveProperty('sha256');
     expect(spec.pluginConfig).toEqual({ rateLimit: d().filters.rateLimit!.config, payloadLimit: d().filters.payloadLimit!.config });
     // Rate limit first: the guard runs its checks in its config's order.
@@ -138,9 +138,10 @@ describe('filters', () => {
   });
 
   it('guard form: a pinned sha256, and a config holding only the checks configured', () => {
-    const x = variantInput((dd) => { dd.filters.guard.sha256 = 'c'.repeat(64); delete dd.filters.rateLimit; }, withoutTierQuotas).deployment;
+    const x = variantInput((dd) => { dd.filters.guard.sha256 = { 'guard-request-only': 'c'.repeat(64) }; delete dd.filters.rateLimit; }, withoutTierQuotas).deployment;
     const [p] = wasmPlugins(x, x.workloads[0]!).map((r) => r.spec as any);
-    expect(p).toMatchObject({ url: 'oci://ghcr.io/infergate/guard:0.1.0', sha256: 'c'.repeat(64), pluginConfig: { payloadLimit: x.filters.payloadLimit!.config } });
+    // no rate limit, no response cap: nothing happens on the response, so the request-side build
+    expect(p).toMatchObject({ url: 'oci://ghcr.io/infergate/guard-request-only:0.1.0', sha256: 'c'.repeat(64), pluginConfig: { payloadLimit: x.filters.payloadLimit!.config } });
     expect(p.pluginConfig).not.toHaveProperty('rateLimit');
     expect(filterChain(variantInput((dd) => { delete dd.filters.payloadLimit; }).deployment).map((f) => [f.id, Object.keys(f.config as object)])).toEqual([['guard', ['rateLimit']]]);
   });
@@ -163,7 +164,7 @@ describe('filters', () => {
     const values = ef.spec.configPatches.map((p: any) => p.patch.value);
     expect(values.map((v: any) => v.name)).toEqual(['infergate-guard']);
     expect(JSON.parse(values[0].typed_config.config.configuration.value)).toEqual({ rateLimit: d().filters.rateLimit!.config, payloadLimit: d().filters.payloadLimit!.config });
-    expect(values[0].typed_config.config.vm_config.code).toEqual({ local: { filename: '/var/local/lib/wasm-filters/guard.wasm' } });
+    expect(values[0].typed_config.config.vm_config.code).toEqual({ local: { filename: '/var/local/lib/wasm-filters/guard-no-response-body.wasm' } });
   });
 
   it('EnvoyFilter (separate form): patches in chain order, each loading its own module', () => {

@@ -16,7 +16,7 @@ const INPUTS = {
       d.server.logLevel = 'debug';
       d.provider.statusOnError = '503';
       d.workloads[0].ports = [8080, 8443];
-      d.filters.guard.sha256 = 'a'.repeat(64);
+      d.filters.guard.sha256 = { 'guard-no-response-body': 'a'.repeat(64) };
     }),
   'separate filters': () =>
     separateInput((d) => {
