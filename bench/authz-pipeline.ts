@@ -24,6 +24,7 @@ import pino from 'pino';
 import { Authorizer, type Verdict } from '../ext-authz/src/authorizer.js';
 import { toCheckResponse } from '../ext-authz/src/check-response.js';
 import { DecisionCache } from '../ext-authz/src/decision-cache.js';
+import { EncodedAllows } from '../ext-authz/src/encoded-allows.js';
 import { logDecision } from '../ext-authz/src/decision-log.js';
 import type { PolicyDecision } from '../ext-authz/src/decision.js';
 import { loadManifestFile } from '../ext-authz/src/manifest.js';
@@ -79,8 +80,11 @@ async function main(): Promise<void> {
   const distinct = Array.from({ length: 1024 }, (_, i) => request(`/v1/models/m${i}:predict`));
   const escaped = request('/v1/models/b%C3%A9rt%2Dv2%20large:predict');
   // No end-user tokens here, so checks are synchronous.
+  hits.check(same);
   const hitVerdict = hits.check(same) as Verdict;
   const allowResponse = toCheckResponse(hitVerdict, false);
+  const allows = new EncodedAllows(encode, false);
+  if (!hitVerdict.cacheHit || allows.forHit(hitVerdict) === null) throw new Error('the hit verdict is no cache hit that allows');
   const denyResponse = toCheckResponse(misses.check(request('/admin/x')) as Verdict, false);
   const wire = svc.requestSerialize(same);
   const ctx = requestContext(same.attributes.request.http);
@@ -96,6 +100,7 @@ async function main(): Promise<void> {
     ['authorize, cache miss (wasm policy)', measure(1_000, (i) => misses.check(distinct[i % 1024]!))],
     ['verdict → CheckResponse object', measure(20_000, () => toCheckResponse(hitVerdict, false))],
     ['encode the allow CheckResponse', measure(20_000, () => encode(allowResponse))],
+    ['allow on a cache hit: bytes encoded once per cache entry', measure(20_000, () => allows.forHit(hitVerdict))],
     ['encode a deny CheckResponse', measure(20_000, () => encode(denyResponse))],
     ['request id + trace context for the log', measure(20_000, () => requestContext(same.attributes.request.http))],
     ['decision log line (pino, to a null stream)', measure(20_000, () => logDecision(declog, hitVerdict, false, 12, ctx))],
@@ -110,7 +115,7 @@ async function main(): Promise<void> {
   for (const [name, r] of rows) {
     console.log(`${name.padEnd(w)}  ${r.median.toFixed(2).padStart(9)}  ${r.p99.toFixed(2).padStart(7)}  ${(r.median / base).toFixed(1).padStart(10)}x`);
   }
-  console.log('\nA cache hit end to end in the handler = decode + authorize (hit) + CheckResponse + encode (+ log line when on).');
+  console.log('\nA cache hit end to end in the handler = decode + authorize (hit) + the allow (bytes encoded once per cache entry) (+ log line when on).');
 }
 
 /** `opa bench` of the default policy; null (with a note) when the pinned opa is not installed. */

@@ -40,6 +40,8 @@ export interface Verdict {
   readonly rawPath: string | null;
   /** The verified end user's subject (the rest of the projection is in input.end_user). */
   readonly subject: string | null;
+  /** The policy's answer this verdict rests on (the decision cache's own object), when one was consulted. */
+  readonly decision?: PolicyDecision;
 }
 
 /** Enough of a refused path for an investigator, not enough to flood the log. */
@@ -143,6 +145,7 @@ export class Authorizer {
       detail: null,
       rawPath: null,
       subject: token?.subject ?? null,
+      decision,
     };
   }
 }

@@ -55,14 +55,14 @@ function str(v: string | null): StructValue {
   return v === null ? { nullValue: 0 } : { stringValue: v };
 }
 
-function metadata(v: Verdict, dryRunDenied: boolean): CheckResponse['dynamic_metadata'] {
-  const fields: Record<string, StructValue> = {
-    decision_id: { stringValue: v.decisionId },
-    caller: str(v.caller),
-    rule: str(v.rule),
-    reason: { stringValue: v.code },
-    cache_hit: { boolValue: v.cacheHit },
-  };
+function metadata(v: Verdict, dryRunDenied: boolean, decisionId: boolean): CheckResponse['dynamic_metadata'] {
+  const fields: Record<string, StructValue> = {};
+  // Left out only by EncodedAllows, which adds each check's own id to bytes it encoded once.
+  if (decisionId) fields.decision_id = { stringValue: v.decisionId };
+  fields.caller = str(v.caller);
+  fields.rule = str(v.rule);
+  fields.reason = { stringValue: v.code };
+  fields.cache_hit = { boolValue: v.cacheHit };
   if (v.revision !== null) fields.policy_revision = { stringValue: v.revision };
   const eu = v.input?.end_user;
   if (eu) {
@@ -80,7 +80,7 @@ function metadata(v: Verdict, dryRunDenied: boolean): CheckResponse['dynamic_met
  * names; headers that are not set are removed so a client can never smuggle
  * them through.
  */
-export function toCheckResponse(v: Verdict, dryRun: boolean): CheckResponse {
+export function toCheckResponse(v: Verdict, dryRun: boolean, decisionId = true): CheckResponse {
   if (v.allowed || dryRun) {
     const headers: HeaderValueOption[] = [];
     const remove: string[] = [];
@@ -99,7 +99,7 @@ export function toCheckResponse(v: Verdict, dryRun: boolean): CheckResponse {
     return {
       status: { code: GRPC.OK, message: '' },
       ok_response: { headers, headers_to_remove: remove },
-      dynamic_metadata: metadata(v, !v.allowed),
+      dynamic_metadata: metadata(v, !v.allowed, decisionId),
     };
   }
   const body = JSON.stringify({ code: v.code, rule: v.rule, decision_id: v.decisionId });
@@ -112,6 +112,6 @@ export function toCheckResponse(v: Verdict, dryRun: boolean): CheckResponse {
       headers: [set(HEADER.reason, v.code), set(HEADER.contentType, 'application/json')],
       body,
     },
-    dynamic_metadata: metadata(v, false),
+    dynamic_metadata: metadata(v, false, decisionId),
   };
 }

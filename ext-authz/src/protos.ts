@@ -38,3 +38,20 @@ export function authorizationClient(): grpc.ServiceClientConstructor {
   };
   return pkg.envoy.service.auth.v3.Authorization;
 }
+
+/** The Check response encoder proto-loader built (protobufjs). */
+export function encodeCheckResponse(): (value: unknown) => Buffer {
+  return authorizationService().Check!.responseSerialize;
+}
+
+/**
+ * The Authorization service as the server registers it: a Check answer that
+ * is already bytes (encoded-allows.ts) goes out as it is; anything else is
+ * encoded as usual.
+ */
+export function authorizationServiceTakingBytes(): grpc.ServiceDefinition {
+  const service = authorizationService();
+  const check = service.Check!;
+  const encode = check.responseSerialize;
+  return { ...service, Check: { ...check, responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : encode(value)) } };
+}

@@ -6,6 +6,7 @@ import { Authorizer, denyVerdict, resultOf, type ActivePolicy, type Verdict } fr
 import type { CheckRequest } from './check-request.js';
 import { toCheckResponse, type CheckResponse } from './check-response.js';
 import { DecisionCache } from './decision-cache.js';
+import { EncodedAllows } from './encoded-allows.js';
 import { createDecisionLogger, logDecision } from './decision-log.js';
 import type { PolicyDecision } from './decision.js';
 import { AuthzError, REASONS, errorMessage } from './errors.js';
@@ -14,7 +15,7 @@ import { Metrics } from './metrics.js';
 import { PolicyStore } from './policy-store.js';
 import { requestContext } from './request-context.js';
 import { CheckTracing, type TracingOptions } from './tracing.js';
-import { authorizationService } from './protos.js';
+import { authorizationServiceTakingBytes, encodeCheckResponse } from './protos.js';
 
 export interface ServerOptions {
   readonly bundlePath: string;
@@ -152,13 +153,15 @@ export function checkHandler(d: CheckDeps): grpc.handleUnaryCall<CheckRequest, C
   const dryRun = opts.dryRun;
   const cacheOn = cache.enabled;
   const onAnswered = d.onAnswered ?? null;
+  const encoded = new EncodedAllows(encodeCheckResponse(), dryRun);
 
   return (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, callback: grpc.sendUnaryData<CheckResponse>): void => {
     const started = process.hrtime.bigint();
     const ctx = decisionLog !== null || tracing !== null ? requestContext(call.request.attributes?.request?.http, traceParentOf(call.metadata)) : null;
     const span = tracing !== null ? tracing.begin(ctx!, Date.now()) : null;
     const finish = (verdict: Verdict): void => {
-      const response = toCheckResponse(verdict, dryRun);
+      // Bytes for a cache hit that allows (served as they are: authorizationServiceTakingBytes).
+      const response = (encoded.forHit(verdict) ?? toCheckResponse(verdict, dryRun)) as CheckResponse;
       const elapsed = Number(process.hrtime.bigint() - started);
       metrics.checkDuration.observe(elapsed / 1e9);
       metrics.decisions.inc({ result: resultOf(verdict, dryRun), reason: verdict.code });
@@ -202,7 +205,7 @@ export async function serveGrpc(
   channelOptions: grpc.ServerOptions = {},
 ): Promise<{ grpcServer: grpc.Server; health: HealthImplementation; port: number | null }> {
   const grpcServer = new grpc.Server({ 'grpc.max_concurrent_streams': 10_000, ...channelOptions });
-  grpcServer.addService(authorizationService(), { Check: check });
+  grpcServer.addService(authorizationServiceTakingBytes(), { Check: check });
   const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
   health.addToServer(grpcServer);
 
