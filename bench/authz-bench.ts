@@ -62,7 +62,8 @@
 // --scenario adds an infergate configuration without editing this file:
 // NAME=FLAGS runs infergate-authz with the extra FLAGS (split on spaces) on
 // the repeated request, NAME/distinct=FLAGS on a distinct path per call;
-// e.g. --scenario 'miss-nocache-w2=--cache-size 0 --workers 2'. It is
+// e.g. --scenario 'miss-nocache-w2=--cache-size 0 --workers 2'; a flag
+// written node:FLAG goes to node (--scenario 'hit-semi16=node:--max-semi-space-size=16'). It is
 // compared with OPA-Envoy's repeated or distinct row respectively.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -304,6 +305,13 @@ interface Server {
   stderr: () => string;
 }
 
+/** A scenario that runs infergate-authz with --workers above 1. */
+function manyWorkers(s: Scenario): boolean {
+  const flags = s.flags?.('') ?? [];
+  const i = flags.indexOf('--workers');
+  return i >= 0 && Number(flags[i + 1]) > 1;
+}
+
 /** Whether this infergate-authz has --workers (then its default is one process per CPU). */
 let serverHasWorkers: boolean | null = null;
 
@@ -316,6 +324,19 @@ function infergateFlags(s: Scenario, tmp: string): string[] {
   const flags = s.flags?.(tmp) ?? [];
   serverHasWorkers ??= execFileSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' }).includes('--workers');
   return serverHasWorkers && !flags.includes('--workers') ? [...flags, '--workers', '1'] : flags;
+}
+
+/**
+ * infergate-authz's node argv. A flag written `node:FLAG` (in a --scenario)
+ * goes to node itself, before the script: e.g. `node:--max-semi-space-size=16`
+ * overrides the heap sizing the CLI gives itself (ext-authz/src/node-flags.ts).
+ */
+function infergateArgv(s: Scenario, ports: Ports, tmp: string): [string, string[]] {
+  const flags = infergateFlags(s, tmp);
+  const nodeFlags = flags.filter((f) => f.startsWith('node:')).map((f) => f.slice('node:'.length));
+  return [process.execPath, [...nodeFlags, CLI, '--listen', `127.0.0.1:${ports.grpc}`, '--metrics', `127.0.0.1:${ports.metrics}`,
+    '--manifest', s.tokens ? tokenFixtures!.manifest : MANIFEST, '--decision-log', 'off', '--log-level', 'warn', '--no-watch',
+    ...flags.filter((f) => !f.startsWith('node:'))]];
 }
 
 interface Ports {
@@ -333,8 +354,7 @@ function startServer(o: Opts, s: Scenario, ports: Ports, tmp: string, pin: boole
     ? [o.opaEnvoy!, opaEnvoyArgs({ grpc: ports.grpc, http: ports.http, diagnostic: ports.metrics }, s.opaEnvoy === 'checked')]
     : s.baseline
       ? node([BASELINE, '--listen', `127.0.0.1:${ports.grpc}`])
-      : node([CLI, '--listen', `127.0.0.1:${ports.grpc}`, '--metrics', `127.0.0.1:${ports.metrics}`, '--manifest', s.tokens ? tokenFixtures!.manifest : MANIFEST,
-          '--decision-log', 'off', '--log-level', 'warn', '--no-watch', ...infergateFlags(s, tmp)]);
+      : infergateArgv(s, ports, tmp);
   const [cmd, argv] = pinned(0, pin, bin, args);
   const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
@@ -917,6 +937,8 @@ async function main(): Promise<void> {
     // Pinned and unpinned servers of a scenario side by side, so each round visits them in turn.
     for (const s of scenarios) {
       for (const pin of o.pins) {
+        // Several workers on the one pinned CPU measure nothing: those rows are for all cores.
+        if (pin && manyWorkers(s)) continue;
         const r = await startScenario(o, s, tmp, pin);
         running.push(r);
         await warmUp(o, r, tmp, runId);
