@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks (`make bench`). Installs the pinned load generator (ghz) into
-# .tools/bin if it is missing, builds dist/, runs the ext-authz benchmark
+# Benchmarks (`make bench`). Uses the pinned load generator ghz that `make
+# setup` installs into .tools/bin, builds dist/, runs the ext-authz benchmark
 # (bench/authz-bench.ts; extra arguments are passed to it), then
 # bench/filters.sh (head to head, then one configuration at a time).
 #
@@ -18,19 +18,9 @@ cd "$ROOT"
 source scripts/versions.sh
 
 GHZ="$ROOT/.tools/bin/ghz"
-GHZ_STAMP="$ROOT/.tools/ghz.version"
-if [[ -x "$GHZ" && "$(cat "$GHZ_STAMP" 2>/dev/null)" == "$GHZ_VERSION" ]]; then
-  echo "==> ghz $GHZ_VERSION: already installed ($GHZ)"
-else
-  if ! command -v go >/dev/null 2>&1; then
-    echo "bench: 'go' is not on PATH; it is needed to install the load generator ghz $GHZ_VERSION" >&2
-    echo "       (go install github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION). Install Go 1.23 or newer and retry." >&2
-    exit 1
-  fi
-  echo "==> ghz $GHZ_VERSION: GOBIN=$ROOT/.tools/bin go install github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION (about a minute)"
-  mkdir -p "$ROOT/.tools/bin"
-  GOBIN="$ROOT/.tools/bin" go install "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION"
-  echo "$GHZ_VERSION" > "$GHZ_STAMP"
+if [[ ! -x "$GHZ" ]]; then
+  echo "bench: $GHZ is missing: run 'make setup' (it installs ghz $GHZ_VERSION with go install)" >&2
+  exit 1
 fi
 
 if ! command -v node >/dev/null 2>&1; then

@@ -82,6 +82,17 @@ if [[ ! -x "$BIN/ratelimit" || "$(cat "$RL_STAMP" 2>/dev/null)" != "$RATELIMIT_V
 fi
 ok "ratelimit at .tools/bin/ratelimit"
 
+# --- ghz -----------------------------------------------------------------------
+# The gRPC load generator of the ext-authz benchmark (bench/authz-bench.ts) and its smoke test.
+step "ghz $GHZ_VERSION (go install; the ext-authz benchmark's load generator)"
+GHZ_STAMP="$TOOLS/ghz.version"
+if [[ ! -x "$BIN/ghz" || "$(cat "$GHZ_STAMP" 2>/dev/null)" != "$GHZ_VERSION" ]]; then
+  ok "go install github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION (first time: about a minute)"
+  GOBIN="$BIN" GOFLAGS=-mod=mod go install "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION"
+  echo "$GHZ_VERSION" > "$GHZ_STAMP"
+fi
+ok "ghz at .tools/bin/ghz"
+
 # --- istioctl ----------------------------------------------------------------
 # Istio's own validate and analyze run on every rendered resource (test/istio/istioctl.test.ts).
 step "istioctl $ISTIO_VERSION (go install; Istio's own checks of the rendered resources)"
