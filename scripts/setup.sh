@@ -82,27 +82,25 @@ if [[ ! -x "$BIN/ratelimit" || "$(cat "$RL_STAMP" 2>/dev/null)" != "$RATELIMIT_V
 fi
 ok "ratelimit at .tools/bin/ratelimit"
 
-# --- ghz -----------------------------------------------------------------------
+# go_tool NAME VERSION PACKAGE HOW_LONG: go install PACKAGE@VERSION into .tools/bin
+# unless .tools/NAME.version already says VERSION.
+go_tool() {
+  local name="$1" version="$2" package="$3" how_long="$4" stamp="$TOOLS/$1.version"
+  if [[ ! -x "$BIN/$name" || "$(cat "$stamp" 2>/dev/null)" != "$version" ]]; then
+    ok "go install $package@$version (first time: $how_long)"
+    GOBIN="$BIN" GOFLAGS=-mod=mod go install "$package@$version"
+    echo "$version" > "$stamp"
+  fi
+  ok "$name at .tools/bin/$name"
+}
+
 # The gRPC load generator of the ext-authz benchmark (bench/authz-bench.ts) and its smoke test.
 step "ghz $GHZ_VERSION (go install; the ext-authz benchmark's load generator)"
-GHZ_STAMP="$TOOLS/ghz.version"
-if [[ ! -x "$BIN/ghz" || "$(cat "$GHZ_STAMP" 2>/dev/null)" != "$GHZ_VERSION" ]]; then
-  ok "go install github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION (first time: about a minute)"
-  GOBIN="$BIN" GOFLAGS=-mod=mod go install "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION"
-  echo "$GHZ_VERSION" > "$GHZ_STAMP"
-fi
-ok "ghz at .tools/bin/ghz"
+go_tool ghz "$GHZ_VERSION" github.com/bojand/ghz/cmd/ghz "about a minute"
 
-# --- istioctl ----------------------------------------------------------------
 # Istio's own validate and analyze run on every rendered resource (test/istio/istioctl.test.ts).
 step "istioctl $ISTIO_VERSION (go install; Istio's own checks of the rendered resources)"
-ISTIO_STAMP="$TOOLS/istioctl.version"
-if [[ ! -x "$BIN/istioctl" || "$(cat "$ISTIO_STAMP" 2>/dev/null)" != "$ISTIO_VERSION" ]]; then
-  ok "go install istio.io/istio/istioctl/cmd/istioctl@$ISTIO_VERSION (first time: 8-15 minutes on 2 cores)"
-  GOBIN="$BIN" GOFLAGS=-mod=mod go install "istio.io/istio/istioctl/cmd/istioctl@$ISTIO_VERSION"
-  echo "$ISTIO_VERSION" > "$ISTIO_STAMP"
-fi
-ok "istioctl at .tools/bin/istioctl"
+go_tool istioctl "$ISTIO_VERSION" istio.io/istio/istioctl/cmd/istioctl "8-15 minutes on 2 cores"
 step "Istio xDS-generation test binary (test/istio-xds, Istio's own listener generation; same Istio version)"
 "$ROOT/test/istio-xds/build.sh"
 
