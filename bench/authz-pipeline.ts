@@ -25,6 +25,7 @@ import { Authorizer, type Verdict } from '../ext-authz/src/authorizer.js';
 import { toCheckResponse } from '../ext-authz/src/check-response.js';
 import { DecisionCache } from '../ext-authz/src/decision-cache.js';
 import { EncodedAllows } from '../ext-authz/src/encoded-allows.js';
+import { checkResponseEncoder } from '../ext-authz/src/check-response-encode.js';
 import { logDecision } from '../ext-authz/src/decision-log.js';
 import type { PolicyDecision } from '../ext-authz/src/decision.js';
 import { loadManifestFile } from '../ext-authz/src/manifest.js';
@@ -84,6 +85,7 @@ async function main(): Promise<void> {
   const hitVerdict = hits.check(same) as Verdict;
   const allowResponse = toCheckResponse(hitVerdict, false);
   const allows = new EncodedAllows(encode, false);
+  const handEncode = checkResponseEncoder(encode);
   if (!hitVerdict.cacheHit || allows.forHit(hitVerdict) === null) throw new Error('the hit verdict is no cache hit that allows');
   const denyResponse = toCheckResponse(misses.check(request('/admin/x')) as Verdict, false);
   const wire = svc.requestSerialize(same);
@@ -102,6 +104,8 @@ async function main(): Promise<void> {
     ['encode the allow CheckResponse', measure(20_000, () => encode(allowResponse))],
     ['allow on a cache hit: bytes encoded once per cache entry', measure(20_000, () => allows.forHit(hitVerdict))],
     ['encode a deny CheckResponse', measure(20_000, () => encode(denyResponse))],
+    ['encode the allow CheckResponse, hand-written encoder', measure(20_000, () => handEncode(allowResponse))],
+    ['encode a deny CheckResponse, hand-written encoder', measure(20_000, () => handEncode(denyResponse))],
     ['request id + trace context for the log', measure(20_000, () => requestContext(same.attributes.request.http))],
     ['decision log line (pino, to a null stream)', measure(20_000, () => logDecision(declog, hitVerdict, false, 12, ctx))],
   ];

@@ -7,6 +7,7 @@ import type { CheckRequest } from './check-request.js';
 import { toCheckResponse, type CheckResponse } from './check-response.js';
 import { DecisionCache } from './decision-cache.js';
 import { EncodedAllows } from './encoded-allows.js';
+import { checkResponseEncoder } from './check-response-encode.js';
 import { createDecisionLogger, logDecision } from './decision-log.js';
 import type { PolicyDecision } from './decision.js';
 import { AuthzError, REASONS, errorMessage } from './errors.js';
@@ -153,15 +154,17 @@ export function checkHandler(d: CheckDeps): grpc.handleUnaryCall<CheckRequest, C
   const dryRun = opts.dryRun;
   const cacheOn = cache.enabled;
   const onAnswered = d.onAnswered ?? null;
-  const encoded = new EncodedAllows(encodeCheckResponse(), dryRun);
+  const protobufjs = encodeCheckResponse();
+  const encoded = new EncodedAllows(protobufjs, dryRun);
+  const encode = checkResponseEncoder(protobufjs);
 
   return (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, callback: grpc.sendUnaryData<CheckResponse>): void => {
     const started = process.hrtime.bigint();
     const ctx = decisionLog !== null || tracing !== null ? requestContext(call.request.attributes?.request?.http, traceParentOf(call.metadata)) : null;
     const span = tracing !== null ? tracing.begin(ctx!, Date.now()) : null;
     const finish = (verdict: Verdict): void => {
-      // Bytes for a cache hit that allows (served as they are: authorizationServiceTakingBytes).
-      const response = (encoded.forHit(verdict) ?? toCheckResponse(verdict, dryRun)) as CheckResponse;
+      // Bytes, served as they are (authorizationServiceTakingBytes): kept per cache entry for a hit that allows.
+      const response = (encoded.forHit(verdict) ?? encode(toCheckResponse(verdict, dryRun))) as unknown as CheckResponse;
       const elapsed = Number(process.hrtime.bigint() - started);
       metrics.checkDuration.observe(elapsed / 1e9);
       metrics.decisions.inc({ result: resultOf(verdict, dryRun), reason: verdict.code });
