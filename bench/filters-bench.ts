@@ -436,7 +436,9 @@ async function headToHead(args: Args, configs: Record<string, object[]>, script:
       ...Object.keys(configs).filter((n) => n !== 'none').map((n): [string, string] => [n, 'none']),
       ...(['wasm', 'guard'] as const).flatMap((w) => (['native', 'native-global'] as const).filter((n) => has(w) && has(n)).map((n): [string, string] => [w, n])),
       // each smaller guard build against the full one, directly
-      ...(['guard-no-response-body', 'guard-request-only'] as const).filter((b) => has(b) && has('guard')).map((b): [string, string] => [b, 'guard'])];
+      ...(['guard-no-response-body', 'guard-request-only'] as const).filter((b) => has(b) && has('guard')).map((b): [string, string] => [b, 'guard']),
+      // and each --variant of guard (a file named *guard*) against the full build too
+      ...Object.entries(args.variants).filter(([n, f]) => f.includes('guard') && has(`rate-${n}`) && has('guard')).map(([n]): [string, string] => [`rate-${n}`, 'guard'])];
     const ratios = new Map<string, number[]>();
     const cpu = new Map<string, number[]>();
     console.log(`filters bench, head to head${args.tls ? ', over TLS' : ''}: POST ${args.body} B from ${args.callers} caller(s), two Envoys (--concurrency 1) sharing CPU 0 per comparison, wrk -t1 -c${args.connections} each, ${args.duration}s x ${args.rounds} rounds`);

@@ -2,16 +2,21 @@
 // read, otherwise count body chunks as they pass (never buffering them) and
 // reject as soon as the running total passes the limit.
 import { HttpContext } from "../shared/context";
-import { Name, getHeader, closeStream, logWarn } from "../shared/host";
+import { Name, HostBytes, getHeaderBytes, closeStream, logWarn } from "../shared/host";
 import { FilterMetrics } from "../shared/metrics";
-import { reject, isGrpcContentType } from "../shared/reply";
+import { reject, isGrpcRequest } from "../shared/reply";
+import { requestHeader } from "../shared/request-headers";
 import { Action, MapType, Status, StreamType, GRPC_RESOURCE_EXHAUSTED } from "../shared/status";
 import { PayloadConfig } from "./config";
 import { limitFor, parseContentLength, overLimit, tooLargeBody } from "./logic";
 
 const PATH = new Name(":path");
 const CONTENT_LENGTH = new Name("content-length");
-const CONTENT_TYPE = new Name("content-type");
+// Header values as the host handed them over, read in place (request ones
+// borrowed from the request-header snapshot). One per VM.
+const value = new HostBytes();
+// A content-length that is not there (parseContentLength's -1 is one that does not parse).
+const ABSENT: i64 = -2;
 
 export class PayloadLimitStream extends HttpContext {
   private limit: i64 = 0;
@@ -35,26 +40,24 @@ export class PayloadLimitStream extends HttpContext {
   onRequestHeaders(headerCount: u32, endOfStream: bool): u32 {
     // Host calls dominate a filter's cost: read :path only when routes need it.
     if (this.config.routes.length > 0) {
-      const path = getHeader(MapType.HTTP_REQUEST_HEADERS, PATH);
-      this.limit = limitFor(this.config.routes, this.config.defaultMaxBytes, path !== null ? path : "");
+      const path = requestHeader(PATH, value) ? String.UTF8.decodeUnsafe(value.ptr, <usize>value.len) : "";
+      this.limit = limitFor(this.config.routes, this.config.defaultMaxBytes, path);
     } else {
       this.limit = this.config.defaultMaxBytes;
     }
-    const declared = getHeader(MapType.HTTP_REQUEST_HEADERS, CONTENT_LENGTH);
+    // Envoy validates content-length before filters run; an unparsable one
+    // (-1) here is still covered by the chunk count below.
+    const declared = requestHeader(CONTENT_LENGTH, value) ? parseContentLength(value.ptr, value.len) : ABSENT;
+    value.release();
     // Envoy forgets the request headers once this callback continues, so a
     // reply sent later (from a body chunk or the response) must know now
     // whether the caller speaks gRPC. With a content-length under the limit
     // and no response cap there is no later reply (Envoy's codecs reject a body
     // longer than its content-length; the chunk count stays as a backstop).
-    if (declared === null || this.config.maxResponseBytes > 0) this.grpc = this.isGrpc();
-    if (declared !== null) {
-      // Envoy validates content-length before filters run; an unparsable one
-      // here is still covered by the chunk count below.
-      const n = parseContentLength(declared);
-      if (n >= 0 && overLimit(n, this.limit)) {
-        if (this.config.maxResponseBytes == 0) this.grpc = this.isGrpc();
-        return this.tooLarge();
-      }
+    if (declared == ABSENT || this.config.maxResponseBytes > 0) this.grpc = this.isGrpc();
+    if (declared >= 0 && overLimit(declared, this.limit)) {
+      if (this.config.maxResponseBytes == 0) this.grpc = this.isGrpc();
+      return this.tooLarge();
     }
     return Action.CONTINUE;
   }
@@ -70,17 +73,16 @@ export class PayloadLimitStream extends HttpContext {
   onResponseHeaders(headerCount: u32, endOfStream: bool): u32 {
     const cap = this.config.maxResponseBytes;
     if (cap == 0) return Action.CONTINUE;
-    const declared = getHeader(MapType.HTTP_RESPONSE_HEADERS, CONTENT_LENGTH);
-    if (declared !== null) {
-      const n = parseContentLength(declared);
-      if (n >= 0 && overLimit(n, cap)) {
-        this.rejected = true;
-        this.metrics.rejected.inc();
-        const st = reject(502, "infergate_response_too_large", "{\"code\":\"response_too_large\",\"limit\":" + cap.toString() + "}",
-          [], this.grpc, GRPC_RESOURCE_EXHAUSTED);
-        if (st != Status.OK) this.metrics.errors.inc();
-        return Action.PAUSE;
-      }
+    // One response header, read alone (the response cap is only in the full build).
+    const n = getHeaderBytes(MapType.HTTP_RESPONSE_HEADERS, CONTENT_LENGTH, value) ? parseContentLength(value.ptr, value.len) : ABSENT;
+    value.release();
+    if (n >= 0 && overLimit(n, cap)) {
+      this.rejected = true;
+      this.metrics.rejected.inc();
+      const st = reject(502, "infergate_response_too_large", "{\"code\":\"response_too_large\",\"limit\":" + cap.toString() + "}",
+        [], this.grpc, GRPC_RESOURCE_EXHAUSTED);
+      if (st != Status.OK) this.metrics.errors.inc();
+      return Action.PAUSE;
     }
     return Action.CONTINUE;
   }
@@ -109,7 +111,7 @@ export class PayloadLimitStream extends HttpContext {
 
   /** Only valid inside onRequestHeaders. */
   private isGrpc(): bool {
-    return isGrpcContentType(getHeader(MapType.HTTP_REQUEST_HEADERS, CONTENT_TYPE));
+    return isGrpcRequest();
   }
 
   private tooLarge(): u32 {

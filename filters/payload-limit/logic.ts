@@ -53,12 +53,15 @@ export function limitFor(routes: RouteLimit[], defaultMaxBytes: i64, rawPath: st
   return defaultMaxBytes;
 }
 
-/** Decimal content-length, or -1 when it is not a plain non-negative integer. */
-export function parseContentLength(v: string): i64 {
-  if (v.length == 0 || v.length > 18) return -1;
+/**
+ * Decimal content-length from the header value's bytes (read in place, as the
+ * host handed them over), or -1 when it is not a plain non-negative integer.
+ */
+export function parseContentLength(ptr: usize, len: i32): i64 {
+  if (len <= 0 || len > 18) return -1;
   let n: i64 = 0;
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
+  for (let i = 0; i < len; i++) {
+    const c = <i32>load<u8>(ptr + <usize>i);
     if (c < 0x30 || c > 0x39) return -1;
     n = n * 10 + (c - 0x30);
   }

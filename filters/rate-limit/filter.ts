@@ -1,23 +1,24 @@
 // rate-limit HTTP callbacks: one token per request from the caller's bucket,
 // decided on request headers; the budget is echoed on the response.
 import { HttpContext } from "../shared/context";
-import { Name, getHeader, getHeaderBytes, getPropertyBytes, addHeaderU64, monotonicNanos, logWarn, HostBytes } from "../shared/host";
+import { Name, getPropertyBytes, addHeaderU64, monotonicNanos, logWarn, HostBytes } from "../shared/host";
 import { FilterMetrics } from "../shared/metrics";
-import { reject, isGrpcContentType } from "../shared/reply";
+import { reject, isGrpcRequest } from "../shared/reply";
+import { requestHeader } from "../shared/request-headers";
 import { Action, MapType, Status, GRPC_RESOURCE_EXHAUSTED } from "../shared/status";
 import { RateConfig, IdentitySource } from "./config";
 import { CallerRule, ruleForCaller, MAX_IDENTITY_BYTES } from "./logic";
 import { BucketTable, Outcome } from "./store";
 
-const CONTENT_TYPE = new Name("content-type");
 const LIMIT = new Name("x-ratelimit-limit");
 const REMAINING = new Name("x-ratelimit-remaining");
 const RESET = new Name("x-ratelimit-reset");
 const PEER_URI_SAN = String.UTF8.encode(["connection", "uri_san_peer_certificate"].join("\0"));
 
-// The caller's identity as the host handed it over (header value or SAN
-// property), used in place: matched on bytes against the pre-encoded caller
-// rules and copied into the bucket, never decoded into a string. One per VM.
+// The caller's identity as the host handed it over (a header value borrowed
+// from the request-header snapshot, or the SAN property), used in place:
+// matched on bytes against the pre-encoded caller rules and copied into the
+// bucket, never decoded into a string. One per VM.
 const identity = new HostBytes();
 
 export class RateLimitShared {
@@ -123,15 +124,15 @@ export class RateLimitStream extends HttpContext {
   private readCaller(): bool {
     const cfg = this.shared.config;
     const found = cfg.identitySource == IdentitySource.Header
-      ? getHeaderBytes(MapType.HTTP_REQUEST_HEADERS, this.shared.identityHeader, identity)
+      ? requestHeader(this.shared.identityHeader, identity)
       : getPropertyBytes(PEER_URI_SAN, identity);
     return found && identity.len > 0 && identity.len <= MAX_IDENTITY_BYTES;
   }
 
   // Read only when rejecting (always inside onRequestHeaders, the only time
-  // Envoy lets us read request headers): one host call fewer per allowed request.
+  // Envoy lets us read request headers).
   private isGrpc(): bool {
-    return isGrpcContentType(getHeader(MapType.HTTP_REQUEST_HEADERS, CONTENT_TYPE));
+    return isGrpcRequest();
   }
 
   private send(status: u32): void {

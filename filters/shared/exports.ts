@@ -2,6 +2,7 @@
 // A filter's index.ts re-exports this module (`export * from`).
 import { roots, streams, createContext } from "./context";
 import { getBufferString } from "./host";
+import { endRequestHeaders } from "./request-headers";
 import { Action, BufferType } from "./status";
 // Pulled in so `--use abort=filters/shared/abort/filterAbort` can resolve it.
 import "./abort";
@@ -31,7 +32,9 @@ export function proxy_on_tick(rootId: u32): void {
 
 export function proxy_on_request_headers(contextId: u32, headerCount: u32, endOfStream: u32): u32 {
   if (!streams.has(contextId)) return Action.CONTINUE;
-  return streams.get(contextId).onRequestHeaders(headerCount, endOfStream != 0);
+  const action = streams.get(contextId).onRequestHeaders(headerCount, endOfStream != 0);
+  endRequestHeaders(); // Envoy drops the map now: no later callback may read this snapshot
+  return action;
 }
 
 export function proxy_on_request_body(contextId: u32, bodySize: u32, endOfStream: u32): u32 {

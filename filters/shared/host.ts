@@ -1,7 +1,7 @@
 // Typed wrappers over the host functions. Every wrapper returns a status or a
 // nullable value instead of throwing: a trap in a filter kills the worker's VM.
 import {
-  proxy_log, proxy_get_buffer_bytes, proxy_get_header_map_value, proxy_add_header_map_value,
+  proxy_log, proxy_get_buffer_bytes, proxy_get_header_map_value, proxy_get_header_map_pairs, proxy_add_header_map_value,
   proxy_replace_header_map_value, proxy_send_local_response, proxy_close_stream, proxy_get_property,
   proxy_get_shared_data, proxy_set_shared_data, proxy_define_metric, proxy_increment_metric,
   proxy_set_tick_period_milliseconds, clock_time_get,
@@ -39,23 +39,34 @@ function takeBytes(): ArrayBuffer {
  * Bytes the host handed over through our malloc, used in place instead of
  * copied into a GC object: the request path then allocates nothing the
  * collector has to trace. One instance is reused per purpose (a VM runs one
- * callback at a time); fill() frees what it held before.
+ * callback at a time); fill() and borrow() free what it held before.
  */
 export class HostBytes {
   ptr: usize = 0;
   len: i32 = 0;
+  /** False when the bytes belong to another buffer (borrow): release then frees nothing. */
+  private owned: bool = false;
 
   release(): void {
-    if (this.ptr != 0) heap.free(this.ptr);
+    if (this.owned && this.ptr != 0) heap.free(this.ptr);
     this.ptr = 0;
     this.len = 0;
+    this.owned = false;
   }
 
   fill(): void {
     this.release();
     this.ptr = load<usize>(RET_PTR);
     this.len = <i32>load<u32>(RET_SIZE);
+    this.owned = this.ptr != 0;
     if (this.ptr == 0) this.len = 0;
+  }
+
+  /** Points at bytes inside a buffer another HostBytes owns (valid while that one holds it). */
+  borrow(ptr: usize, len: i32): void {
+    this.release();
+    this.ptr = ptr;
+    this.len = len;
   }
 
   equals(b: ArrayBuffer): bool {
@@ -96,18 +107,23 @@ export class Name {
   constructor(readonly text: string) { this.bytes = String.UTF8.encode(text); }
 }
 
-/** A header's value, or null when absent (ABI 0.2: NOT_FOUND for missing keys). */
-export function getHeader(mapType: u32, name: Name): string | null {
-  clearRet();
-  const st = proxy_get_header_map_value(mapType, changetype<usize>(name.bytes), name.bytes.byteLength, RET_PTR, RET_SIZE);
-  if (st != Status.OK) return null;
-  return takeString();
-}
-
-/** Like getHeader, but leaves the value's bytes in `out` (false, and `out` empty, when absent). */
+/** A header's value bytes in `out`; false, and `out` empty, when absent (ABI 0.2: NOT_FOUND for missing keys). */
 export function getHeaderBytes(mapType: u32, name: Name, out: HostBytes): bool {
   clearRet();
   const st = proxy_get_header_map_value(mapType, changetype<usize>(name.bytes), name.bytes.byteLength, RET_PTR, RET_SIZE);
+  if (st != Status.OK) { out.release(); return false; }
+  out.fill();
+  return true;
+}
+
+/**
+ * The whole header map, serialized (filters/shared/pairs.ts reads it), in
+ * `out`: one host call and one malloc crossing however many headers are then
+ * read from it. False, and `out` empty, when the host has no such map.
+ */
+export function getHeaderPairs(mapType: u32, out: HostBytes): bool {
+  clearRet();
+  const st = proxy_get_header_map_pairs(mapType, RET_PTR, RET_SIZE);
   if (st != Status.OK) { out.release(); return false; }
   out.fill();
   return true;

@@ -12,6 +12,9 @@ export declare function proxy_get_buffer_bytes(bufferType: u32, start: u32, maxS
 @external("env", "proxy_get_header_map_value")
 export declare function proxy_get_header_map_value(mapType: u32, key: usize, keySize: usize, retPtr: usize, retSize: usize): u32;
 
+@external("env", "proxy_get_header_map_pairs")
+export declare function proxy_get_header_map_pairs(mapType: u32, retPtr: usize, retSize: usize): u32;
+
 @external("env", "proxy_add_header_map_value")
 export declare function proxy_add_header_map_value(mapType: u32, key: usize, keySize: usize, value: usize, valueSize: usize): u32;
 

@@ -1,10 +1,19 @@
 // Local replies shared by the filters: JSON body for HTTP callers, gRPC status
 // (trailers-only, set by Envoy) for gRPC callers.
-import { sendLocalResponse } from "./host";
+import { sendLocalResponse, Name, HostBytes } from "./host";
+import { requestHeader } from "./request-headers";
 import { GRPC_NONE } from "./status";
 
-export function isGrpcContentType(contentType: string | null): bool {
-  return contentType !== null && contentType.startsWith("application/grpc");
+const GRPC_CONTENT_TYPE = String.UTF8.encode("application/grpc");
+const CONTENT_TYPE = new Name("content-type");
+// Scratch for the content-type value, borrowed from the request-header snapshot.
+const contentType = new HostBytes();
+
+/** Whether the request speaks gRPC (content-type application/grpc…). Only inside proxy_on_request_headers. */
+export function isGrpcRequest(): bool {
+  const grpc = requestHeader(CONTENT_TYPE, contentType) && contentType.startsWith(GRPC_CONTENT_TYPE);
+  contentType.release();
+  return grpc;
 }
 
 /**

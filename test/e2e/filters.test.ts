@@ -311,6 +311,21 @@ describe.each(Object.keys(FORMS) as Array<keyof typeof FORMS>)('proxy-wasm filte
       // and the model server only ever saw the verified identity
       expect(new Set(seen(path).map((r) => r.headers['x-infergate-caller']))).toEqual(new Set([IDS.b]));
     });
+
+    it('finds the caller, :path and content-length among many large headers, all read from Envoy\'s one serialized map', async () => {
+      const path = '/v1/models/padded:predict';
+      const headers = Object.fromEntries(Array.from({ length: 24 }, (_, i) => [`x-pad-${i}`, 'p'.repeat(i === 0 ? 4096 : 64)]));
+      const send = (body: string) => mtlsRequest(headerPort, pki.caCert, pki.client('payload'), { method: 'POST', path, headers, body, host: HOST });
+      const ok = await send('{}');
+      expect(ok.status).toBe(200);
+      // the exact rule for this caller (burst 1000, not the default 10): its identity was found and matched
+      expect(ok.headers['x-ratelimit-limit']).toBe(budget(1000));
+      // over the route's 1000 (the default is 4096): content-length and :path were both found
+      const big = await send('a'.repeat(1001));
+      expect(big.status).toBe(413);
+      expect(JSON.parse(big.body)).toEqual({ code: 'payload_too_large', limit: 1000 });
+      expect(seen(path)).toHaveLength(1);
+    });
   });
 
   describe('payload-limit response cap (maxResponseBytes)', () => {

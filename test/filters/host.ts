@@ -96,6 +96,14 @@ export interface Stream {
   actions: number[];
   requestPaused: boolean;
   responsePaused: boolean;
+  /**
+   * What proxy_get_header_map_pairs hands over for the request headers in
+   * place of their serialization: lets a test feed the module a malformed map.
+   */
+  rawRequestPairs?: Uint8Array;
+  /** How many times the module fetched the whole request map, and single request headers. */
+  requestPairsCalls: number;
+  requestValueCalls: number;
 }
 
 export interface HostOptions {
@@ -176,6 +184,8 @@ export class ProxyWasmHost {
       actions: [],
       requestPaused: false,
       responsePaused: false,
+      requestPairsCalls: 0,
+      requestValueCalls: 0,
     };
     this.streams.set(s.id, s);
     this.call('proxy_on_context_create', s.id, this.rootId);
@@ -308,9 +318,20 @@ export class ProxyWasmHost {
         proxy_get_header_map_value: (type: number, kp: number, kl: number, retPtr: number, retSize: number) => {
           const m = this.map(type);
           if (!m) return Status.NOT_FOUND;
+          if (type === MapType.REQUEST_HEADERS) this.stream().requestValueCalls++;
           const v = header(m, this.str(kp, kl));
           if (v === undefined) return Status.NOT_FOUND;
           return this.give(enc.encode(v), retPtr, retSize);
+        },
+        proxy_get_header_map_pairs: (type: number, retPtr: number, retSize: number) => {
+          const m = this.map(type);
+          if (!m) return Status.NOT_FOUND;
+          const s = this.stream();
+          if (type === MapType.REQUEST_HEADERS) {
+            s.requestPairsCalls++;
+            if (s.rawRequestPairs) return this.give(s.rawRequestPairs, retPtr, retSize);
+          }
+          return this.give(serializePairs(m), retPtr, retSize);
         },
         proxy_add_header_map_value: (type: number, kp: number, kl: number, vp: number, vl: number) => {
           const m = this.map(type);
@@ -406,6 +427,30 @@ export class ProxyWasmHost {
     if (data !== ptr + len) throw new Error(`serialized header map length ${len} does not match its content`);
     return out;
   }
+}
+
+/**
+ * A header map serialized as Envoy hands it over (proxy_get_header_map_pairs):
+ * u32 count, (u32 key length, u32 value length) per pair, then each key and
+ * value followed by NUL; little-endian; an empty map is zero bytes.
+ */
+export function serializePairs(headers: Headers): Uint8Array {
+  if (headers.length === 0) return new Uint8Array();
+  const parts = headers.map(([k, v]) => [enc.encode(k), enc.encode(v)] as const);
+  const size = parts.reduce((n, [k, v]) => n + k.length + v.length + 2, 4 + 8 * parts.length);
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, parts.length, true);
+  let at = 4 + 8 * parts.length;
+  parts.forEach(([k, v], i) => {
+    view.setUint32(4 + 8 * i, k.length, true);
+    view.setUint32(8 + 8 * i, v.length, true);
+    out.set(k, at);
+    at += k.length + 1;
+    out.set(v, at);
+    at += v.length + 1;
+  });
+  return out;
 }
 
 export const PEER_URI_SAN = ['connection', 'uri_san_peer_certificate'].join(NUL);

@@ -7,10 +7,14 @@ const list = (m: WebAssembly.Module) => WebAssembly.Module.imports(m).map((i) =>
 
 // Exactly what each module may import: Envoy's proxy_* host functions for ABI
 // 0.2.1 and the WASI monotonic clock. A new import must be added here on purpose.
+// Request headers come in one proxy_get_header_map_pairs per request
+// (filters/shared/request-headers.ts); proxy_get_header_map_value reads the
+// one response header the response cap needs.
 const PAYLOAD_LIMIT = [
   'env.proxy_close_stream',
   'env.proxy_define_metric',
   'env.proxy_get_buffer_bytes',
+  'env.proxy_get_header_map_pairs',
   'env.proxy_get_header_map_value',
   'env.proxy_increment_metric',
   'env.proxy_log',
@@ -21,7 +25,7 @@ const RATE_LIMIT = [
   'env.proxy_add_header_map_value',
   'env.proxy_define_metric',
   'env.proxy_get_buffer_bytes',
-  'env.proxy_get_header_map_value',
+  'env.proxy_get_header_map_pairs',
   'env.proxy_get_property',
   'env.proxy_get_shared_data',
   'env.proxy_increment_metric',
@@ -56,9 +60,12 @@ const EXPECTED: Record<(typeof FILTERS)[number], { imports: string[]; exports: s
   'rate-limit': { imports: RATE_LIMIT, exports: [...BASE, 'proxy_on_request_headers', 'proxy_on_response_headers'].sort() },
   guard: { imports: GUARD, exports: guardExports('guard') },
   // The smaller builds import less: what only a dropped callback calls is compiled out
-  // (closing a stream mid-response, adding the budget headers).
+  // (closing a stream mid-response, adding the budget headers, reading a response header).
   'guard-no-response-body': { imports: GUARD.filter((i) => i !== 'env.proxy_close_stream'), exports: guardExports('guard-no-response-body') },
-  'guard-request-only': { imports: GUARD.filter((i) => i !== 'env.proxy_close_stream' && i !== 'env.proxy_add_header_map_value'), exports: guardExports('guard-request-only') },
+  'guard-request-only': {
+    imports: GUARD.filter((i) => !['env.proxy_close_stream', 'env.proxy_add_header_map_value', 'env.proxy_get_header_map_value'].includes(i)),
+    exports: guardExports('guard-request-only'),
+  },
 };
 
 describe('built filter modules', () => {
