@@ -2,7 +2,8 @@
 # Benchmarks (`make bench`). Uses the pinned load generator ghz that `make
 # setup` installs into .tools/bin, builds dist/, runs the ext-authz benchmark
 # (bench/authz-bench.ts; extra arguments are passed to it), then
-# bench/filters.sh (head to head, then one configuration at a time).
+# bench/filters.sh (head to head, then one configuration at a time), then
+# bench/global-quotas.sh.
 #
 #   bash bench/run.sh                       # about 3 minutes on 2 cores
 #   bash bench/run.sh --markdown out.md     # also write the tables as markdown
@@ -48,3 +49,7 @@ if [[ -x bench/filters.sh ]]; then
   echo "==> filters, one configuration at a time, for latency (bench/filters.sh)"
   bench/filters.sh --duration 3 --warmup 1 --rounds 9
 fi
+
+# The global check (ratelimit filter -> envoyproxy/ratelimit -> Redis) against guard alone.
+echo "==> global quotas (bench/global-quotas.sh)"
+bash bench/global-quotas.sh --duration 4 --warmup 1 --rounds 5

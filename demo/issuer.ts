@@ -27,6 +27,8 @@ export const DEMO_AUDIENCE = 'model-api';
 export const END_USERS = {
   premium: { sub: 'alice@acme', tenant: 'acme', tier: 'premium' },
   free: { sub: 'bob@globex', tenant: 'globex', tier: 'free' },
+  /** A premium tenant whose contract is also a global quota (demo/manifest.yaml's globalQuotas). */
+  metered: { sub: 'dave@initech', tenant: 'initech', tier: 'premium' },
   /** Expired an hour before it was made, far past the server's clock skew. */
   expired: { sub: 'carol@acme', tenant: 'acme', tier: 'premium' },
 } as const;

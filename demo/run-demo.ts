@@ -6,16 +6,18 @@ import { startStack, type Stack } from './stack.js';
 
 const USAGE = `Usage: make demo [DEMO_ARGS="--keep-running | --json | --ephemeral-ports"]
 
-Starts, on 127.0.0.1: a sample model server, infergate-authz, and Envoy with
-mTLS, ext_authz and the rate and payload limits (wasm, the filters of
-demo/manifest.yaml's deployment section); then plays a scene as example
-workloads, the API gateway calling for a premium and a free tenant (tokens
-from the demo's own issuer, made in .demo/ on first run), and prints what
-each call got.
+Starts, on 127.0.0.1: a sample model server, infergate-authz, Redis, the
+global rate-limit service (envoyproxy/ratelimit) and two Envoy replicas with
+mTLS, ext_authz, the rate and payload limits (wasm, the filters of
+demo/manifest.yaml's deployment section) and its global quotas; then plays a
+scene as example workloads, the API gateway calling for premium and free
+tenants (tokens from the demo's own issuer, made in .demo/ on first run), and
+prints what each call got.
 
   --keep-running     leave everything running for manual curl; Ctrl-C stops it all
   --json             print the scene as JSON (for tests) instead of a table
-  --ephemeral-ports  bind free ports instead of 10443/9901/9191/9464/8080
+  --ephemeral-ports  bind free ports instead of 10443/9901 and 10444/9902 (the two
+                     Envoys), 9191/9464, 8080, 8081/8082 (rate-limit service), 6380 (Redis)
 `;
 
 async function main(): Promise<number> {
@@ -58,7 +60,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${rows.length - failed} of ${rows.length} calls got the expected status.\n\nWhere to look${live}:\n`);
     process.stdout.write(`  decision log    ${stack.logDir}/decisions.log   (one JSON line per check)\n`);
     process.stdout.write(`  authz metrics   curl -s http://127.0.0.1:${p.metrics}/metrics | grep infergate_\n`);
-    process.stdout.write(`  Envoy stats     curl -s http://127.0.0.1:${p.admin}/stats | grep -E 'ext_authz\.(ok|denied|error)|wasmcustom'\n`);
+    process.stdout.write(`  Envoy stats     curl -s http://127.0.0.1:${p.admin}/stats | grep -E 'ext_authz\.(ok|denied|error)|wasmcustom|infergate_global_quotas'\n`);
   }
   if (values['keep-running']) {
     const c = stack.pki.client('api-gateway');
@@ -69,7 +71,8 @@ async function main(): Promise<number> {
         `    -H "authorization: Bearer $(cat ${f.premium})" \\\n` +
         `    -H 'content-type: application/json' -d '{"instances":[[0.2,1.5]]}' \\\n` +
         `    https://localhost:${p.envoy}/v1/models/sentiment:predict\n\n` +
-        `Other end users: ${f.free} (globex, free tier: /v1/models/text-small:predict only), ${f.expired}\n` +
+        `Other end users: ${f.free} (globex, free tier: /v1/models/text-small:predict only), ${f.expired},\n` +
+        `  ${f.metered} (initech: 4 requests an hour across both replicas, :${stack.replicas[0]} and :${stack.replicas[1]}; the scene used them)\n` +
         `Other workloads: ${stack.pki.dir}/{web-frontend,batch-scorer,compromised,foreign-agent}.{crt,key}\n` +
         `Edit demo/manifest.yaml to change who may call what (applied within a second). Ctrl-C stops everything.\n`,
     );

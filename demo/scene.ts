@@ -15,6 +15,8 @@ interface Step {
   readonly body: string;
   readonly headers?: Record<string, string>;
   readonly times?: number;
+  /** Send the calls alternately to the two replicas (Stack.replicas), not all to the first. */
+  readonly spread?: boolean;
   /** Expected status of each call, in order. */
   readonly expect: readonly number[];
 }
@@ -64,11 +66,22 @@ export const STEPS: readonly Step[] = [
   { who: 'api-gateway', as: 'expired', what: 'expired token', method: 'POST', path: '/v1/models/sentiment:predict', body: v1([[1]]), expect: [401] },
   { who: 'web-frontend', as: 'premium', what: "a user's token, sent directly", method: 'POST', path: '/v1/models/sentiment:predict', body: v1([[1]]), expect: [403] },
   { who: 'api-gateway', what: 'forged tenant headers, no token', method: 'POST', path: '/v1/models/sentiment:predict', body: v1([[1]]), headers: FORGED_CLAIMS, expect: [401] },
+  // Two replicas of the model, one tenant quota counted by the global rate-limit service:
+  // together they admit the 4 of the budget, not 4 each (each replica's guard alone would admit all 8).
+  {
+    who: 'api-gateway', as: 'metered', what: 'two replicas, one quota of 4/h', method: 'POST', path: '/v1/models/sentiment:predict', body: v1([[1]]),
+    times: 8, spread: true, expect: [200, 200, 200, 200, 429, 429, 429, 429],
+  },
 ];
+
+/** The steps a stack with one Envoy can play: all but those that need two replicas. */
+export const SINGLE_ENVOY_STEPS: readonly Step[] = STEPS.filter((s) => !s.spread);
 
 function reasonOf(r: Reply): string {
   const header = r.headers['x-infergate-reason'];
   if (typeof header === 'string') return header;
+  // Envoy's ratelimit filter marks its own 429 (the global service said over limit); its body is empty.
+  if (r.status === 429 && r.headers['x-envoy-ratelimited'] === 'true') return 'global_quota';
   try {
     const body = JSON.parse(r.body) as { code?: unknown };
     if (typeof body.code === 'string') return body.code;
@@ -89,23 +102,29 @@ function userOf(step: Step): string {
 /**
  * Plays every step against Envoy, one mTLS connection per call, as the named
  * workload, with the named end user's token. It needs only Envoy's port, the
- * PKI and the tokens (by default the demo's, from .demo/).
+ * PKI and the tokens (by default the demo's, from .demo/). Without
+ * `replicas` (a stack with one Envoy, like the compose stack) the steps that
+ * need two replicas are left out.
  */
-export async function playScene(stack: Pick<Stack, 'ports' | 'pki'> & Partial<Pick<Stack, 'tokens'>>): Promise<Row[]> {
+export async function playScene(stack: Pick<Stack, 'ports' | 'pki'> & Partial<Pick<Stack, 'tokens' | 'replicas'>>): Promise<Row[]> {
   const { tokens } = stack.tokens ?? (await demoTokens(DEMO_STATE));
   const rows: Row[] = [];
-  for (const step of STEPS) {
+  for (const step of stack.replicas ? STEPS : SINGLE_ENVOY_STEPS) {
     const n = step.times ?? 1;
     // A burst reuses one connection so it takes milliseconds, not a TLS handshake per call:
-    // the bucket must not refill mid-burst, even on a busy machine.
-    const agent = n > 1 ? new Agent({ keepAlive: true, maxSockets: 1 }) : undefined;
+    // the bucket must not refill mid-burst, even on a busy machine. A spread burst keeps one per replica.
+    const agents = n > 1 ? [new Agent({ keepAlive: true, maxSockets: 1 }), new Agent({ keepAlive: true, maxSockets: 1 })] : [];
     const headers = { 'content-type': 'application/json', ...step.headers, ...(step.as ? { authorization: `Bearer ${tokens[step.as]}` } : {}) };
     for (let i = 0; i < n; i++) {
-      const label = `${step.method} ${step.path.length > 44 ? step.path.slice(0, 41) + '...' : step.path}${n > 1 ? `  (${step.what}, #${i + 1})` : `  (${step.what})`}`;
+      const replica = step.spread ? i % 2 : 0;
+      const port = step.spread ? stack.replicas![replica]! : stack.ports.envoy;
+      const agent = agents[replica];
+      const where = step.spread ? `, replica ${replica + 1}` : '';
+      const label = `${step.method} ${step.path.length > 44 ? step.path.slice(0, 41) + '...' : step.path}${n > 1 ? `  (${step.what}, #${i + 1}${where})` : `  (${step.what})`}`;
       let status = 0;
       let reason = '';
       try {
-        const r = await mtlsRequest(stack.ports.envoy, stack.pki.caCert, stack.pki.client(step.who), {
+        const r = await mtlsRequest(port, stack.pki.caCert, stack.pki.client(step.who), {
           method: step.method, path: step.path, body: step.body, headers, ...(agent ? { agent } : {}),
         });
         status = r.status;
@@ -116,7 +135,7 @@ export async function playScene(stack: Pick<Stack, 'ports' | 'pki'> & Partial<Pi
       const expected = step.expect[i] ?? step.expect[step.expect.length - 1]!;
       rows.push({ caller: step.who, user: userOf(step), request: label, status, reason, expected, ok: status === expected });
     }
-    agent?.destroy();
+    for (const a of agents) a.destroy();
   }
   return rows;
 }

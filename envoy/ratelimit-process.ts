@@ -9,6 +9,8 @@ export interface RateLimitProcess extends ServiceProcess {
   readonly grpcPort: number;
   /** HTTP: /healthcheck, /json. */
   readonly httpPort: number;
+  /** Debug HTTP: /rlconfig, the limits the service actually loaded. */
+  readonly debugPort: number;
   /** The directory it reads its configuration from; a new file there is picked up (RUNTIME_WATCH_ROOT). */
   readonly configDir: string;
   /** The same service again on the same ports, e.g. after it was killed. */
@@ -43,6 +45,10 @@ export async function startRateLimit(o: RateLimitOptions): Promise<RateLimitProc
   writeFileSync(join(configDir, 'infergate.yaml'), o.config);
   const proc = await startService('ratelimit', rateLimitBinary(), [], {
     USE_STATSD: 'false',
+    // Without a stats sink the service logs every timer to stdout, a line or two per request: a parent
+    // that stops reading for a moment (a blocked event loop) fills the pipe and the service hangs after
+    // about a hundred requests. Envoy's ratelimit filters keep their own counters.
+    DISABLE_STATS: 'true',
     LOG_LEVEL: 'warn',
     LOG_FORMAT: 'json',
     REDIS_SOCKET_TYPE: 'tcp',
@@ -62,5 +68,5 @@ export async function startRateLimit(o: RateLimitOptions): Promise<RateLimitProc
     await proc.stop();
     rmSync(root, { recursive: true, force: true });
   };
-  return { ...proc, stop, grpcPort, httpPort, configDir, restart: () => startRateLimit({ ...o, grpcPort, httpPort }) };
+  return { ...proc, stop, grpcPort, httpPort, debugPort, configDir, restart: () => startRateLimit({ ...o, grpcPort, httpPort }) };
 }

@@ -1,12 +1,17 @@
 /**
  * What every row of the demo scene (demo/scene.ts) must get, as [caller, end
  * user, status, reason]: asserted against the local stack (test/e2e/demo.test.ts)
- * and against the compose stack in Docker (test/docker).
+ * and, but for the two-replica rows, against the compose stack in Docker
+ * (test/docker), which runs one Envoy and no rate-limit service.
  */
 const premium = 'acme (premium)';
 const free = 'globex (free)';
+const metered = 'initech (premium)';
 
-export const EXPECTED_DEMO_ROWS: ReadonlyArray<readonly [string, string, number, string]> = [
+type Rows = ReadonlyArray<readonly [string, string, number, string]>;
+
+/** The rows one Envoy plays (demo/scene.ts SINGLE_ENVOY_STEPS). */
+export const EXPECTED_SINGLE_ENVOY_ROWS: Rows = [
   ['api-gateway', premium, 200, 'allowed'],
   ['api-gateway', premium, 200, 'allowed'],
   ['web-frontend', '-', 403, 'no_matching_rule'],
@@ -26,4 +31,11 @@ export const EXPECTED_DEMO_ROWS: ReadonlyArray<readonly [string, string, number,
   ['api-gateway', 'expired token', 401, 'token_expired'],
   ['web-frontend', premium, 403, 'not_delegated'],
   ['api-gateway', '-', 401, 'no_token'],
+];
+
+/** The whole scene: then two replicas sharing initech's global quota of 4, alternating, admit 4 in all. */
+export const EXPECTED_DEMO_ROWS: Rows = [
+  ...EXPECTED_SINGLE_ENVOY_ROWS,
+  ...Array.from({ length: 4 }, () => ['api-gateway', metered, 200, 'allowed'] as const),
+  ...Array.from({ length: 4 }, () => ['api-gateway', metered, 429, 'global_quota'] as const),
 ];
