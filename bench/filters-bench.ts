@@ -44,12 +44,13 @@
 // order of the configurations; ratios are taken within a round, then the
 // median over rounds is reported.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { REPO_ROOT as ROOT } from '../ext-authz/src/repo-root.js';
+import { ENVOY_TYPES, backendConfig, cpuTicks, envoyListener, median, requireCommand, startEnvoyPinned, toMs, waitReady } from './envoy-bench-kit.js';
 
 
 interface Args { duration: number; warmup: number; rounds: number; connections: number; body: number; callers: number; markdown: string | null; breakdown: boolean; headToHead: boolean; tls: boolean; variants: Record<string, string>; only: string[] | null }
@@ -75,14 +76,6 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-function requireCommand(cmd: string, pkg: string): void {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-  } catch {
-    throw new Error(`${cmd} is not installed: apt-get install -y ${pkg} (bench/filters.sh does this when run as root)`);
-  }
-}
-
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = createServer();
@@ -94,10 +87,7 @@ async function freePort(): Promise<number> {
 }
 
 const T = {
-  hcm: 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-  router: 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
-  wasm: 'type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm',
-  str: 'type.googleapis.com/google.protobuf.StringValue',
+  ...ENVOY_TYPES,
   lrl: 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
   buffer: 'type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer',
 };
@@ -193,22 +183,7 @@ function makeServerCert(dir: string): { cert: string; key: string } {
 }
 
 function listener(name: string, port: number, filters: object[], route: object): object {
-  const tls = serverTls !== null && name !== 'backend' ? { transport_socket: tlsSocket(serverTls) } : {};
-  return {
-    name,
-    address: { socket_address: { address: '127.0.0.1', port_value: port } },
-    filter_chains: [{
-      ...tls,
-      filters: [{
-        name: 'envoy.filters.network.http_connection_manager',
-        typed_config: {
-          '@type': T.hcm, stat_prefix: name,
-          route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, ...route }] }] },
-          http_filters: [...filters, { name: 'envoy.filters.http.router', typed_config: { '@type': T.router } }],
-        },
-      }],
-    }],
-  };
+  return envoyListener(name, port, filters, route, serverTls !== null && name !== 'backend' ? { transport_socket: tlsSocket(serverTls) } : {});
 }
 
 function frontConfig(admin: number, ports: Record<string, number>, backend: number, configs: Record<string, object[]>): string {
@@ -224,48 +199,7 @@ function frontConfig(admin: number, ports: Record<string, number>, backend: numb
   });
 }
 
-function backendConfig(admin: number, port: number): string {
-  return stringify({
-    admin: { address: { socket_address: { address: '127.0.0.1', port_value: admin } } },
-    static_resources: { listeners: [listener('backend', port, [], { direct_response: { status: 200, body: { inline_string: 'ok' } } })] },
-  });
-}
-
-function startEnvoyPinned(cpu: number, yaml: string, dir: string, name: string): ChildProcess {
-  const file = join(dir, `${name}.yaml`);
-  writeFileSync(file, yaml);
-  const envoy = join(ROOT, '.tools/bin/envoy');
-  if (!existsSync(envoy)) throw new Error(`${envoy} is missing: run make setup`);
-  const child = spawn('taskset', ['-c', String(cpu), envoy, '-c', file, '--disable-hot-restart', '--concurrency', '1', '--log-level', 'error'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  return child;
-}
-
-async function waitReady(admin: number): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${admin}/ready`)).status === 200) return;
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`envoy (admin ${admin}) did not become ready`);
-}
-
 interface Result { rps: number; p50: number; p99: number; non2xx: number; requests: number; cpuUsPerReq: number }
-
-/** utime + stime of a process, in clock ticks (USER_HZ, 100 on Linux). */
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-function toMs(v: string): number {
-  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
-  if (!m) throw new Error(`cannot parse wrk latency ${v}`);
-  const n = Number(m[1]);
-  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
-}
 
 const wrkArgs = (port: number, seconds: number, connections: number, script: string) =>
   ['-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, `${serverTls !== null ? 'https' : 'http'}://127.0.0.1:${port}/v1/models/bench:predict`];
@@ -304,12 +238,11 @@ async function runPair(a: { port: number; pid: number }, b: { port: number; pid:
   return [parseWrk(oa, cpuTicks(a.pid) - t[0]!), parseWrk(ob, cpuTicks(b.pid) - t[1]!)];
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  requireCommand('wrk', 'wrk');
-  requireCommand('taskset', 'util-linux');
+  requireCommand('wrk', 'wrk', 'bench/filters.sh');
+  requireCommand('taskset', 'util-linux', 'bench/filters.sh');
   for (const f of ['payload-limit.wasm', 'rate-limit.wasm', 'guard.wasm', 'guard-no-response-body.wasm', 'guard-request-only.wasm']) {
     if (!existsSync(join(ROOT, 'build/filters', f))) throw new Error(`build/filters/${f} is missing: run filters/build.sh`);
   }

@@ -22,7 +22,7 @@
 // 1. The budget (one per caller, a deny budget) is far above the load, so
 // nothing is refused (checked): the allowed path is what is measured.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -32,6 +32,7 @@ import { startRedis } from '../envoy/redis-process.js';
 import { freePort } from '../envoy/service-process.js';
 import type { GlobalQuotas } from '../istio/render/global-quotas-schema.js';
 import { quotaFilters, quotaRateLimits, rateLimitHeaderFilter, rateLimitServiceYaml } from '../istio/render/global-quotas.js';
+import { ENVOY_TYPES, backendConfig, cpuTicks, envoyListener, median, requireCommand, startEnvoyPinned, toMs, waitReady } from './envoy-bench-kit.js';
 
 interface Args { duration: number; warmup: number; rounds: number; connections: number; body: number; markdown: string | null }
 
@@ -48,19 +49,8 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-function requireCommand(cmd: string, pkg: string): void {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-  } catch {
-    throw new Error(`${cmd} is not installed: apt-get install -y ${pkg} (bench/global-quotas.sh does this when run as root)`);
-  }
-}
-
 const T = {
-  hcm: 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-  router: 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
-  wasm: 'type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm',
-  str: 'type.googleapis.com/google.protobuf.StringValue',
+  ...ENVOY_TYPES,
   httpOptions: 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
 };
 
@@ -94,22 +84,7 @@ function cluster(name: string, port: number, http2: boolean): object {
   };
 }
 
-function listener(name: string, port: number, filters: object[], route: object): object {
-  return {
-    name,
-    address: { socket_address: { address: '127.0.0.1', port_value: port } },
-    filter_chains: [{
-      filters: [{
-        name: 'envoy.filters.network.http_connection_manager',
-        typed_config: {
-          '@type': T.hcm, stat_prefix: name,
-          route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, ...route }] }] },
-          http_filters: [...filters, { name: 'envoy.filters.http.router', typed_config: { '@type': T.router } }],
-        },
-      }],
-    }],
-  };
-}
+const listener = envoyListener;
 
 /** The Envoy under test: `guard` (guard only) and `global` (the header filter, the guard, the ratelimit filter, the route's rate limits). */
 function frontConfig(admin: number, ports: { guard: number; global: number }, backend: number, rateLimit: number): string {
@@ -125,47 +100,8 @@ function frontConfig(admin: number, ports: { guard: number; global: number }, ba
   }, { version: '1.1' });
 }
 
-function backendConfig(admin: number, port: number): string {
-  return stringify({
-    admin: { address: { socket_address: { address: '127.0.0.1', port_value: admin } } },
-    static_resources: { listeners: [listener('backend', port, [], { direct_response: { status: 200, body: { inline_string: 'ok' } } })] },
-  });
-}
-
-function startEnvoyPinned(cpu: number, yaml: string, dir: string, name: string): ChildProcess {
-  const file = join(dir, `${name}.yaml`);
-  writeFileSync(file, yaml);
-  const envoy = join(ROOT, '.tools/bin/envoy');
-  if (!existsSync(envoy)) throw new Error(`${envoy} is missing: run make setup`);
-  return spawn('taskset', ['-c', String(cpu), envoy, '-c', file, '--disable-hot-restart', '--concurrency', '1', '--log-level', 'error'], { stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-async function waitReady(admin: number): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${admin}/ready`)).status === 200) return;
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`envoy (admin ${admin}) did not become ready`);
-}
-
-/** utime + stime of a process, all threads, in clock ticks (USER_HZ, 100 on Linux). */
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
 interface Result { rps: number; p50: number; p99: number; requests: number; non2xx: number; envoyUs: number; serviceUs: number }
 
-function toMs(v: string): number {
-  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
-  if (!m) throw new Error(`cannot parse wrk latency ${v}`);
-  const n = Number(m[1]);
-  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
-}
 
 /** wrk's output, run on CPU 1 without blocking this process (it must keep reading the service's and Redis's output). */
 function wrk(port: number, seconds: number, connections: number, script: string): Promise<string> {
@@ -198,7 +134,6 @@ async function runWrk(port: number, seconds: number, connections: number, script
   };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Pins every thread of a running process (and the threads it starts later) to `cpu`. */
 function pin(pid: number, cpu: number): void {
@@ -207,8 +142,8 @@ function pin(pid: number, cpu: number): void {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  requireCommand('wrk', 'wrk');
-  requireCommand('taskset', 'util-linux');
+  requireCommand('wrk', 'wrk', 'bench/global-quotas.sh');
+  requireCommand('taskset', 'util-linux', 'bench/global-quotas.sh');
   if (!existsSync(join(ROOT, 'build/filters/guard.wasm'))) throw new Error('build/filters/guard.wasm is missing: run filters/build.sh');
   const dir = mkdtempSync(join(tmpdir(), 'infergate-global-quotas-bench-'));
   const script = join(dir, 'post.lua');
