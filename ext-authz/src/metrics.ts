@@ -9,6 +9,10 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  */
 export type MetricsRole = 'single' | 'primary' | 'worker';
 
+export type DecisionResult = 'allow' | 'deny' | 'dry_run_deny';
+const DECISION_RESULTS: readonly DecisionResult[] = ['allow', 'deny', 'dry_run_deny'];
+type DecisionCounts = Record<DecisionResult, number>;
+
 const CHECKS = ['infergate_decisions_total', 'infergate_check_duration_seconds', 'infergate_decision_cache_hits_total', 'infergate_decision_cache_misses_total', 'infergate_decision_cache_entries'];
 const POLICY = ['infergate_policy_revision_info', 'infergate_policy_reloads_total', 'infergate_policy_reload_errors_total', 'infergate_policy_last_reload_success'];
 const PRIMARY = ['infergate_workers_serving', 'infergate_worker_restarts_total', 'infergate_policy_swap_window_seconds'];
@@ -26,12 +30,40 @@ const ROLES: Record<MetricsRole, { drop: readonly string[] }> = {
  */
 export class Metrics {
   readonly registry = new Registry();
+  /**
+   * Decisions counted since the last scrape, by reason code, then result:
+   * prom-client's inc(labels) builds a label hash string on every call, so
+   * the check path counts here and a scrape adds the counts in.
+   */
+  private readonly decisionCounts = new Map<string, DecisionCounts>();
   readonly decisions = new Counter({
     name: 'infergate_decisions_total',
     help: 'Authorization decisions by result (allow, deny, dry_run_deny) and reason code',
     labelNames: ['result', 'reason'] as const,
     registers: [this.registry],
+    collect: () => this.flushDecisions(),
   });
+
+  /** One decision; on the check path: no strings built, no allocation once a reason has been seen. */
+  countDecision(result: DecisionResult, reason: string): void {
+    let counts = this.decisionCounts.get(reason);
+    if (counts === undefined) {
+      counts = { allow: 0, deny: 0, dry_run_deny: 0 };
+      this.decisionCounts.set(reason, counts);
+    }
+    counts[result]++;
+  }
+
+  private flushDecisions(): void {
+    for (const [reason, counts] of this.decisionCounts) {
+      for (const result of DECISION_RESULTS) {
+        if (counts[result] > 0) {
+          this.decisions.inc({ result, reason }, counts[result]);
+          counts[result] = 0;
+        }
+      }
+    }
+  }
   readonly checkDuration = new Histogram({
     name: 'infergate_check_duration_seconds',
     help: 'Time spent in the Check handler, from request decoded to response ready',

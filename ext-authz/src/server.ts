@@ -167,7 +167,7 @@ export function checkHandler(d: CheckDeps): grpc.handleUnaryCall<CheckRequest, C
       const response = (encoded.forHit(verdict) ?? encode(toCheckResponse(verdict, dryRun))) as unknown as CheckResponse;
       const elapsed = Number(process.hrtime.bigint() - started);
       metrics.checkDuration.observe(elapsed / 1e9);
-      metrics.decisions.inc({ result: resultOf(verdict, dryRun), reason: verdict.code });
+      metrics.countDecision(resultOf(verdict, dryRun), verdict.code);
       if (cacheOn && verdict.revision !== null) {
         if (verdict.cacheHit) metrics.cacheHits.inc();
         else metrics.cacheMisses.inc();
