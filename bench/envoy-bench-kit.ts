@@ -86,3 +86,14 @@ export function toMs(v: string): number {
 }
 
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** A wrk Lua script POSTing `body` bytes of JSON as the verified caller ext_authz would forward; `extra` lines follow. */
+export function writePostScript(file: string, body: number, extra: readonly string[] = []): void {
+  writeFileSync(file, [
+    'wrk.method = "POST"',
+    `wrk.body = string.rep("a", ${body})`,
+    'wrk.headers["content-type"] = "application/json"',
+    'wrk.headers["x-infergate-caller"] = "spiffe://cluster.local/ns/bench/sa/client"',
+    ...extra,
+  ].join('\n'));
+}

@@ -50,7 +50,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { REPO_ROOT as ROOT } from '../ext-authz/src/repo-root.js';
-import { ENVOY_TYPES, backendConfig, cpuTicks, envoyListener, median, requireCommand, startEnvoyPinned, toMs, waitReady } from './envoy-bench-kit.js';
+import { ENVOY_TYPES, backendConfig, writePostScript, cpuTicks, envoyListener, median, requireCommand, startEnvoyPinned, toMs, waitReady } from './envoy-bench-kit.js';
 
 
 interface Args { duration: number; warmup: number; rounds: number; connections: number; body: number; callers: number; markdown: string | null; breakdown: boolean; headToHead: boolean; tls: boolean; variants: Record<string, string>; only: string[] | null }
@@ -249,21 +249,15 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'infergate-filters-bench-'));
   if (args.tls) serverTls = makeServerCert(dir);
   const script = join(dir, 'post.lua');
-  writeFileSync(script, [
-    'wrk.method = "POST"',
-    `wrk.body = string.rep("a", ${args.body})`,
-    'wrk.headers["content-type"] = "application/json"',
-    'wrk.headers["x-infergate-caller"] = "spiffe://cluster.local/ns/bench/sa/client"',
-    // --callers N: each request from the next of N identities, round robin
-    ...(args.callers > 1 ? [
-      'local n = 0',
-      'request = function()',
-      `  n = (n + 1) % ${args.callers}`,
-      '  wrk.headers["x-infergate-caller"] = "spiffe://cluster.local/ns/bench/sa/client-" .. n',
-      '  return wrk.format()',
-      'end',
-    ] : []),
-  ].join('\n'));
+  // --callers N: each request from the next of N identities, round robin
+  writePostScript(script, args.body, args.callers > 1 ? [
+    'local n = 0',
+    'request = function()',
+    `  n = (n + 1) % ${args.callers}`,
+    '  wrk.headers["x-infergate-caller"] = "spiffe://cluster.local/ns/bench/sa/client-" .. n',
+    '  return wrk.format()',
+    'end',
+  ] : []);
   const all: Record<string, object[]> = args.breakdown ? { ...FILTERS, ...BREAKDOWN } : { ...FILTERS };
   for (const [name, file] of Object.entries(args.variants)) {
     if (!existsSync(file)) throw new Error(`--variant ${name}: ${file} is missing`);

@@ -32,7 +32,7 @@ import { startRedis } from '../envoy/redis-process.js';
 import { freePort } from '../envoy/service-process.js';
 import type { GlobalQuotas } from '../istio/render/global-quotas-schema.js';
 import { quotaFilters, quotaRateLimits, rateLimitHeaderFilter, rateLimitServiceYaml } from '../istio/render/global-quotas.js';
-import { ENVOY_TYPES, backendConfig, cpuTicks, envoyListener, median, requireCommand, startEnvoyPinned, toMs, waitReady } from './envoy-bench-kit.js';
+import { ENVOY_TYPES, backendConfig, writePostScript, cpuTicks, envoyListener, median, requireCommand, startEnvoyPinned, toMs, waitReady } from './envoy-bench-kit.js';
 
 interface Args { duration: number; warmup: number; rounds: number; connections: number; body: number; markdown: string | null }
 
@@ -147,13 +147,8 @@ async function main(): Promise<void> {
   if (!existsSync(join(ROOT, 'build/filters/guard.wasm'))) throw new Error('build/filters/guard.wasm is missing: run filters/build.sh');
   const dir = mkdtempSync(join(tmpdir(), 'infergate-global-quotas-bench-'));
   const script = join(dir, 'post.lua');
-  writeFileSync(script, [
-    'wrk.method = "POST"',
-    `wrk.body = string.rep("a", ${args.body})`,
-    'wrk.headers["content-type"] = "application/json"',
-    // What ext_authz forwards for a verified workload: the global budget's key, and the guard's.
-    'wrk.headers["x-infergate-caller"] = "spiffe://cluster.local/ns/bench/sa/client"',
-  ].join('\n'));
+  // The caller header is what ext_authz forwards for a verified workload: the global budget's key, and the guard's.
+  writePostScript(script, args.body);
   const redis = await startRedis();
   const rl = await startRateLimit({ config: rateLimitServiceYaml(QUOTAS), redisPort: redis.port });
   const procs: ChildProcess[] = [];

@@ -4,6 +4,9 @@ import { REPO_ROOT } from './repo-root.js';
 import { DEFAULTS, type ServerOptions } from './server.js';
 import type { TracingOptions } from './tracing.js';
 
+/** --workers' default, read from affinity and the cgroup files once per process. */
+const DEFAULT_WORKERS = availableCpus().cpus;
+
 export const USAGE = `Usage: infergate-authz [options]
 
 Envoy ext_authz (v3, gRPC) server: decides each request from the caller's
@@ -31,7 +34,7 @@ Options:
                          (0 to 1, default 0: follow the mesh's sampling only)
   --workers N            evaluation processes behind the one --listen/--socket address, with one
                          decision log and one /metrics (default: the CPUs this process may use,
-                         after affinity and a cgroup CPU quota; here ${availableCpus().cpus}); 1 runs a single process
+                         after affinity and a cgroup CPU quota; here ${DEFAULT_WORKERS}); 1 runs a single process
   --check                load and validate manifest and bundle, print the revision, exit
   -h, --help             this text
 `;
@@ -132,7 +135,7 @@ export function parseCliArgs(argv: string[]): Parsed {
       logLevel,
       watch: !(values['no-watch'] ?? false),
       tracing,
-      workers: values.workers === undefined ? availableCpus().cpus : workerCount(values.workers),
+      workers: values.workers === undefined ? DEFAULT_WORKERS : workerCount(values.workers),
     },
   };
 }

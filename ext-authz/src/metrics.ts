@@ -54,15 +54,19 @@ export class Metrics {
     counts[result]++;
   }
 
+  /** Adds the decisions counted since the last scrape; a worker's are also its share of the checks (workerChecks). */
   private flushDecisions(): void {
+    let answered = 0;
     for (const [reason, counts] of this.decisionCounts) {
       for (const result of DECISION_RESULTS) {
         if (counts[result] > 0) {
           this.decisions.inc({ result, reason }, counts[result]);
+          answered += counts[result];
           counts[result] = 0;
         }
       }
     }
+    if (this.workerSlot !== null && answered > 0) this.workerChecks.inc({ worker: this.workerSlot }, answered);
   }
   readonly checkDuration = new Histogram({
     name: 'infergate_check_duration_seconds',
@@ -105,12 +109,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  /** Checks answered by each worker (label: its slot, 1 to N), so the spread over workers shows. */
+  /** Checks answered by each worker (label: its slot, 1 to N), so the spread over workers shows: its decisions, summed at scrape time. */
   readonly workerChecks = new Counter({
     name: 'infergate_worker_checks_total',
     help: 'Checks answered, by worker (--workers above 1 only)',
     labelNames: ['worker'] as const,
     registers: [this.registry],
+    collect: () => this.flushDecisions(),
   });
   readonly workersServing = new Gauge({
     name: 'infergate_workers_serving',
@@ -128,7 +133,8 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(role: MetricsRole = 'single') {
+  /** `workerSlot`: a worker's slot (1 to N), the label of its infergate_worker_checks_total. */
+  constructor(role: MetricsRole = 'single', private readonly workerSlot: string | null = null) {
     for (const name of ROLES[role].drop) this.registry.removeSingleMetric(name);
     collectDefaultMetrics({ register: this.registry, prefix: 'infergate_' });
   }

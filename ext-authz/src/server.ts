@@ -140,8 +140,6 @@ export interface CheckDeps {
   readonly log: Logger;
   readonly decisionLog: Logger | null;
   readonly tracing: CheckTracing | null;
-  /** Called once per answered check (a worker counts its share). */
-  readonly onAnswered?: () => void;
 }
 
 /** The Check handler: authorizer, response, metrics, decision log and span for one call. */
@@ -153,7 +151,6 @@ export function checkHandler(d: CheckDeps): grpc.handleUnaryCall<CheckRequest, C
   });
   const dryRun = opts.dryRun;
   const cacheOn = cache.enabled;
-  const onAnswered = d.onAnswered ?? null;
   const protobufjs = encodeCheckResponse();
   const encoded = new EncodedAllows(protobufjs, dryRun);
   const encode = checkResponseEncoder(protobufjs);
@@ -172,7 +169,6 @@ export function checkHandler(d: CheckDeps): grpc.handleUnaryCall<CheckRequest, C
         if (verdict.cacheHit) metrics.cacheHits.inc();
         else metrics.cacheMisses.inc();
       }
-      if (onAnswered !== null) onAnswered();
       if (decisionLog !== null) logDecision(decisionLog, verdict, dryRun, Math.round(elapsed / 1000), ctx!);
       if (span !== null) tracing!.end(span, verdict, ctx!.requestId);
       callback(null, response);

@@ -79,6 +79,17 @@ const FORMS = {
   },
 } as const;
 
+/** Envoy given `yaml` exits at start-up, and its output says `reason`. */
+async function expectEnvoyRefuses(yaml: string, reason: string): Promise<void> {
+  const err = await startEnvoy(yaml, { concurrency: 2 }).then(
+    async (e) => { await e.stop(); return null; },
+    (e: Error) => e,
+  );
+  expect(err).not.toBeNull();
+  expect(err!.message).toContain('envoy exited');
+  expect(err!.message).toContain(reason);
+}
+
 describe.each(Object.keys(FORMS) as Array<keyof typeof FORMS>)('proxy-wasm filters in the real Envoy (V8, --concurrency 2, mTLS with SPIFFE certs, after ext_authz): %s', (form) => {
   const filters = (rate: unknown = RATE, payload: unknown = PAYLOAD) => FORMS[form].filters(rate, payload);
   /** An allowed response's x-ratelimit-* value: the budget left, or nothing where budget headers are off. */
@@ -379,27 +390,13 @@ describe.each(Object.keys(FORMS) as Array<keyof typeof FORMS>)('proxy-wasm filte
       'guard: rejecting configuration: configuration.payloadLimit.maxResponseBytes (64) needs the response-headers and response-body callbacks, which this build (guard-no-response-body) does not export'],
   ] as const;
   it.each(form === 'guard (one filter, the build the configuration needs)' ? lackingCallback : [])('makes Envoy refuse %s given a configuration that needs a callback the build lacks (fail closed)', async (module, rate, payload, reason) => {
-    const yaml = stack.bootstrap([wasmHttpFilter('guard', builtFilter(module), { rateLimit: rate, payloadLimit: payload })]);
-    const err = await startEnvoy(yaml, { concurrency: 2 }).then(
-      async (e) => { await e.stop(); return null; },
-      (e: Error) => e,
-    );
-    expect(err).not.toBeNull();
-    expect(err!.message).toContain('envoy exited');
-    expect(err!.message).toContain(reason);
+    await expectEnvoyRefuses(stack.bootstrap([wasmHttpFilter('guard', builtFilter(module), { rateLimit: rate, payloadLimit: payload })]), reason);
   });
 
   it.each([
     ['rate-limit', { ...RATE, identity: 'jwt' }, PAYLOAD, FORMS[form].rejects.rate],
     ['payload-limit', RATE, { defaultMaxBytes: '1MiB' }, FORMS[form].rejects.payload],
   ])('makes Envoy reject the configuration when the %s config is invalid', async (_name, rate, payload, reason) => {
-    const yaml = stack.bootstrap(filters(rate, payload));
-    const err = await startEnvoy(yaml, { concurrency: 2 }).then(
-      async (e) => { await e.stop(); return null; },
-      (e: Error) => e,
-    );
-    expect(err).not.toBeNull();
-    expect(err!.message).toContain('envoy exited');
-    expect(err!.message).toContain(reason);
+    await expectEnvoyRefuses(stack.bootstrap(filters(rate, payload)), reason);
   });
 });

@@ -81,10 +81,9 @@ async function fatal(error: string): Promise<never> {
 async function start(init: Extract<ToWorker, { t: 'init' }>): Promise<void> {
   const { opts, slot } = init;
   const log: Logger = pino({ level: opts.logLevel, base: { component: 'infergate-authz', worker: slot } }, pino.destination(2));
-  const metrics = new Metrics('worker');
+  const metrics = new Metrics('worker', String(slot));
   const cache = newDecisionCache(opts);
   metrics.cacheSize = () => cache.size;
-  const workerChecks = metrics.workerChecks.labels({ worker: String(slot) });
   const policy = new WorkerPolicy(log, (seq, p, lateNs) => {
     // The revision is in every key, so old answers are never served; clearing them is housekeeping, kept off the check path.
     setImmediate(() => cache.clear());
@@ -101,7 +100,6 @@ async function start(init: Extract<ToWorker, { t: 'init' }>): Promise<void> {
     log,
     decisionLog: relay !== null ? createWorkerDecisionLogger(slot, relay.write) : null,
     tracing,
-    onAnswered: () => workerChecks.inc(),
   });
   // A worker whose primary has died gets no reloads (a quarantine edit would never reach it), so it decides
   // nothing more. The kernel re-parents it before anyone can see the primary gone; the channel's close,
