@@ -76,7 +76,7 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-async function freePort(): Promise<number> {
+function anyFreePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = createServer();
     s.listen(0, '127.0.0.1', () => {
@@ -84,6 +84,19 @@ async function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/** Ports handed out so far: the kernel may offer a closed port again, and two listeners of one Envoy cannot share it. */
+const handedOut = new Set<number>();
+
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await anyFreePort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 const T = {
